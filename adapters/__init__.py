@@ -1,0 +1,43 @@
+"""Per-architecture adapters: capture and re-inject a generator's feature maps.
+
+An adapter wraps a pretrained generator and answers what PandA needs from it: sample
+latents, stream the feature maps of a named layer, and generate images with those feature
+maps edited. Capture and re-injection use forward hooks (:class:`Trace`), so a zero edit
+gives bit-for-bit the plain forward pass.
+
+Importing this package imports no generator package and reads no weights: the built-in
+adapters (``"dcgan-faces"``, ``"biggan"``) are loaded by :func:`load`.
+
+Examples
+--------
+>>> from tensorpanda.adapters import load
+>>> gan = load("dcgan-faces")                              # doctest: +SKIP
+>>> latents = gan.sample_latents(1000, seed=0)             # doctest: +SKIP
+>>> stream = gan.features(latents, "8x8", batch_size=100)  # doctest: +SKIP
+>>> stream.shape                                           # doctest: +SKIP
+(1000, 256, 8, 8)
+"""
+
+from .base import Adapter
+from .biggan import BigGANAdapter
+from .dcgan import DCGANFaces
+from .features import FeatureStream
+from .generic import GenericAdapter
+from .hooks import Trace, assert_no_hooks, forward_hooks
+from .latents import Latents
+from .registry import available, load, register
+
+__all__ = [
+    "Adapter",
+    "BigGANAdapter",
+    "DCGANFaces",
+    "FeatureStream",
+    "GenericAdapter",
+    "Latents",
+    "Trace",
+    "assert_no_hooks",
+    "available",
+    "forward_hooks",
+    "load",
+    "register",
+]

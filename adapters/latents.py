@@ -1,0 +1,107 @@
+"""The inputs of a generator: latent codes, optional conditioning, truncation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Latents"]
+
+
+@dataclass(frozen=True)
+class Latents:
+    """A batch of generator inputs, one row per sample.
+
+    Adapters make these with ``adapter.sample_latents``; build one by hand to feed latent
+    codes of your own (e.g. codes moved along an edit direction).
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        Latent codes, shape ``(N, *latent_shape)``.
+    condition : torch.Tensor, optional
+        Conditioning, one row per sample, e.g. BigGAN's one-hot class vectors ``(N, K)``.
+    truncation : float, optional
+        Truncation value the codes were drawn with, for generators that take it as an
+        input (BigGAN); ``None`` for the others.
+
+    Examples
+    --------
+    >>> import torch
+    >>> lat = Latents(torch.zeros(10, 100))
+    >>> len(lat), len(lat[2:5])
+    (10, 3)
+    >>> [len(b) for b in lat.batches(4)]
+    [4, 4, 2]
+    """
+
+    z: torch.Tensor
+    condition: torch.Tensor | None = None
+    truncation: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.z, torch.Tensor):
+            raise TypeError(f"Latents.z must be a torch.Tensor, got {type(self.z).__name__}")
+        if self.z.ndim < 1:
+            raise ValueError("Latents.z must have a sample axis first, got a 0-d tensor")
+        if self.condition is not None:
+            if not isinstance(self.condition, torch.Tensor):
+                raise TypeError(
+                    "Latents.condition must be a torch.Tensor or None, got "
+                    f"{type(self.condition).__name__}"
+                )
+            if self.condition.ndim < 1 or self.condition.shape[0] != self.z.shape[0]:
+                raise ValueError(
+                    f"Latents.condition must have one row per sample: z has "
+                    f"{self.z.shape[0]} rows, condition has shape {tuple(self.condition.shape)}"
+                )
+
+    def __len__(self) -> int:
+        return self.z.shape[0]
+
+    def __getitem__(self, index: int | slice) -> Latents:
+        """Samples ``index`` (an int gives a batch of one), keeping the sample axis."""
+        if isinstance(index, int):
+            n = len(self)
+            if not -n <= index < n:
+                raise IndexError(f"sample {index} out of range for {n} latents")
+            index = slice(index % n, index % n + 1)
+        if not isinstance(index, slice):
+            raise TypeError(f"Latents index must be an int or a slice, got {type(index).__name__}")
+        cond = None if self.condition is None else self.condition[index]
+        return Latents(self.z[index], cond, self.truncation)
+
+    def batches(self, batch_size: int) -> Iterator[Latents]:
+        """Consecutive batches of at most ``batch_size`` samples, in order.
+
+        Examples
+        --------
+        >>> import torch
+        >>> [len(b) for b in Latents(torch.zeros(5, 2)).batches(2)]
+        [2, 2, 1]
+        """
+        for index in batch_slices(len(self), batch_size):
+            yield self[index]
+
+    def to(
+        self,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        copy: bool = False,
+    ) -> Latents:
+        """Move the codes and conditioning to ``device`` and cast them to ``dtype``.
+
+        With ``copy=True`` the tensors are always new, never views of these ones.
+        """
+        kw = dict(device=device, dtype=dtype, copy=copy)
+        cond = None if self.condition is None else self.condition.to(**kw)
+        return Latents(self.z.to(**kw), cond, self.truncation)
+
+
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """Slices that cut ``range(n)`` into consecutive batches of at most ``batch_size``."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]

@@ -1,0 +1,168 @@
+"""Adapters by name: built-ins, explicit registrations, and third-party entry points.
+
+A package adds an adapter without touching tensorpanda by declaring an entry point in the
+group ``tensorpanda.adapters``, e.g. in its ``pyproject.toml``::
+
+    [project.entry-points."tensorpanda.adapters"]
+    my-gan = "my_package.adapter:MyGANAdapter"
+
+The entry point names a factory: any callable ``factory(**kwargs) -> Adapter``, often
+the adapter class itself. Entry points are read when a name is first looked up, not at
+import, and the factory's module is imported only when that adapter is loaded.
+
+Examples
+--------
+>>> from tensorpanda.adapters import available, load, register
+>>> "dcgan-faces" in available()
+True
+>>> register("my-gan", lambda **kw: make_my_adapter(**kw))     # doctest: +SKIP
+>>> gan = load("my-gan", device="cuda")                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from .base import Adapter
+
+__all__ = ["ENTRY_POINT_GROUP", "load", "register", "available"]
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "tensorpanda.adapters"
+
+Factory = Callable[..., Adapter]
+
+# Built-ins are "module:attribute" strings so that importing tensorpanda.adapters imports
+# no generator package and reads no weights.
+_BUILTINS: dict[str, str] = {
+    "dcgan-faces": "tensorpanda.adapters.dcgan:DCGANFaces",
+    "biggan": "tensorpanda.adapters.biggan:BigGANAdapter",
+}
+_registered: dict[str, Factory | str] = {}
+
+
+def register(name: str, factory: Factory | str, *, overwrite: bool = False) -> None:
+    """Make ``load(name, **kwargs)`` call ``factory(**kwargs)``.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, e.g. ``"stylegan2-ffhq"``.
+    factory : callable or str
+        ``factory(**kwargs) -> Adapter``, or a ``"module:attribute"`` string naming one
+        (imported only when loaded).
+    overwrite : bool, default False
+        Replace an adapter registered under the same name (built-ins included).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is taken and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> register("toy", lambda **kw: None)              # doctest: +SKIP
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"adapter name must be a non-empty string, got {name!r}")
+    if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
+        raise TypeError(
+            f"factory must be a callable or a 'module:attribute' string, got {factory!r}"
+        )
+    if not overwrite and (name in _registered or name in _BUILTINS):
+        raise ValueError(f"an adapter named {name!r} is already registered; pass overwrite=True")
+    _registered[name] = factory
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    # Read on every lookup (a few ms) rather than cached, so that a package installed
+    # while the interpreter runs is found.
+    found = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found:
+            logger.warning("two entry points named %r in %s; using the first", ep.name,
+                           ENTRY_POINT_GROUP)
+            continue
+        found[ep.name] = ep
+    return found
+
+
+def available() -> list[str]:
+    """Names that :func:`load` accepts, sorted.
+
+    Examples
+    --------
+    >>> sorted(set(available()) & {"biggan", "dcgan-faces"})
+    ['biggan', 'dcgan-faces']
+    """
+    return sorted(set(_BUILTINS) | set(_registered) | set(_entry_points()))
+
+
+def _resolve(name: str) -> Factory | str | EntryPoint:
+    # Explicit registrations win over built-ins, which win over entry points.
+    if name in _registered:
+        return _registered[name]
+    if name in _BUILTINS:
+        return _BUILTINS[name]
+    eps = _entry_points()
+    if name in eps:
+        return eps[name]
+    raise ValueError(
+        f"no adapter named {name!r}; available adapters: {', '.join(available())}. "
+        f"Register one with register(name, factory) or an entry point in the group "
+        f"{ENTRY_POINT_GROUP!r}"
+    )
+
+
+def _import_factory(spec: str) -> Factory:
+    module_name, _, attribute = spec.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def load(name: str, /, **kwargs: Any) -> Adapter:
+    """Build the adapter registered as ``name``.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available`: ``"dcgan-faces"``, ``"biggan"``, or a third party's.
+    **kwargs
+        Passed to the adapter's factory (e.g. ``device=``, ``weights=``; ``name`` is
+        positional-only, so a factory may take a ``name=`` keyword of its own).
+
+    Returns
+    -------
+    Adapter
+
+    Raises
+    ------
+    ValueError
+        If no adapter has that name; the message lists the available ones.
+
+    Examples
+    --------
+    >>> gan = load("dcgan-faces")                                      # doctest: +SKIP
+    >>> small = load("biggan", config=cfg, random_weights=True)        # doctest: +SKIP
+    """
+    entry = _resolve(name)
+    if isinstance(entry, EntryPoint):
+        factory = entry.load()
+    elif isinstance(entry, str):
+        factory = _import_factory(entry)
+    else:
+        factory = entry
+    adapter = factory(**kwargs)
+    if not isinstance(adapter, Adapter):
+        raise TypeError(
+            f"the factory registered as {name!r} returned {type(adapter).__name__}, "
+            "not a tensorpanda.adapters.Adapter"
+        )
+    return adapter

@@ -1,0 +1,30 @@
+"""tensorpanda: parts and appearances by semi-nonnegative Tucker-2 (PandA).
+
+>>> import numpy as np, tensorpanda as tp
+>>> Z = np.random.default_rng(0).standard_normal((200, 16, 8, 8))   # (N, C, H, W)
+>>> fit = tp.tucker2(Z, rank=(None, 4), random_state=0)              # R_C = C, R_S = 4
+>>> fit.parts.shape                                                  # 4 non-negative parts
+(4, 8, 8)
+"""
+
+from .estimator import Tucker2
+from .exceptions import ConvergenceWarning, DivergenceError
+from .io import load, save
+from .metrics import reconstruction_error
+from .refine import refine
+from .result import Factorization
+from .solver import tucker2
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvergenceWarning",
+    "DivergenceError",
+    "Factorization",
+    "Tucker2",
+    "load",
+    "reconstruction_error",
+    "refine",
+    "save",
+    "tucker2",
+]

@@ -1,0 +1,157 @@
+"""Small helpers over the active TensorLy backend.
+
+Everything the solver computes goes through ``tl.*`` so that it runs unchanged on numpy,
+pytorch and jax. This module holds the few operations that need care across backends:
+converting foreign batches, creating tensors in a given context, sorted eigenpairs with a
+deterministic sign, and reading scalars back to the host.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorly as tl
+
+
+def backend_name() -> str:
+    return tl.get_backend()
+
+
+def is_foreign_torch(x) -> bool:
+    """True for a torch tensor (detected without importing torch)."""
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+def to_host(x) -> np.ndarray:
+    """Any array-like (numpy, torch, jax, TensorLy) as a numpy array, without importing torch."""
+    if is_foreign_torch(x):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def to_backend(x, context: dict | None = None):
+    """Convert an array-like to a tensor of the active backend in ``context``.
+
+    Tensors already of the backend (and of the right dtype and device) are returned without a
+    copy; numpy arrays become backend tensors sharing memory where the backend allows it.
+    """
+    name = tl.get_backend()
+    context = dict(context or {})
+    context.pop("requires_grad", None)
+    if name == "pytorch":
+        import torch  # the pytorch backend is active: torch is already imported
+
+        if isinstance(x, torch.Tensor):
+            t = x.detach()
+        else:
+            t = torch.from_numpy(np.ascontiguousarray(to_host(x)))
+        return t.to(**context) if context else t
+    if name == "numpy":
+        arr = to_host(x)
+        dtype = context.get("dtype")
+        return arr.astype(dtype, copy=False) if dtype is not None else arr
+    if name == "jax":
+        import jax.numpy as jnp
+
+        source = x if type(x).__module__.startswith("jax") else to_host(x)
+        return jnp.asarray(source, dtype=context.get("dtype"))
+    return tl.tensor(to_host(x), **context)
+
+
+def context_of(x) -> dict:
+    """``tl.context`` without ``requires_grad`` (factors are plain tensors)."""
+    ctx = dict(tl.context(x))
+    ctx.pop("requires_grad", None)
+    return ctx
+
+
+def tensor(array, context: dict):
+    """A backend tensor holding ``array`` (numpy) in ``context`` (dtype, device)."""
+    return to_backend(np.asarray(array), context)
+
+
+def scalar(x) -> float:
+    """A backend scalar as a Python float (one host sync on accelerators)."""
+    return float(tl.to_numpy(x))
+
+
+def dtype_name(context: dict) -> str:
+    """'float32' or 'float64' for a backend context."""
+    dtype = context["dtype"]
+    if type(dtype).__module__.startswith("torch"):
+        return str(dtype).replace("torch.", "")
+    return np.dtype(dtype).name
+
+
+def positive_part(x):
+    return (tl.abs(x) + x) / 2
+
+
+def negative_part(x):
+    return (tl.abs(x) - x) / 2
+
+
+def sym(x):
+    """The symmetric part of a square matrix (removes rounding asymmetry before eigh)."""
+    return (x + tl.transpose(x)) / 2
+
+
+def top_eigh(K, k: int):
+    """The ``k`` largest eigenpairs of a symmetric matrix, in decreasing order.
+
+    Each eigenvector's sign is fixed so that its entry of largest magnitude is positive:
+    results then agree across backends and runs.
+    """
+    values, vectors = tl.eigh(sym(K))
+    values = tl.flip(values, axis=0)[:k]
+    vectors = tl.flip(vectors, axis=1)[:, :k]
+    return values, fix_signs(vectors)
+
+
+def fix_signs(U):
+    """Flip columns so that the largest-magnitude entry of each column is positive."""
+    host = tl.to_numpy(U)
+    rows = np.argmax(np.abs(host), axis=0)
+    signs = np.sign(host[rows, np.arange(host.shape[1])])
+    signs[signs == 0] = 1.0
+    return U * tensor(signs.astype(host.dtype), context_of(U))
+
+
+def orthonormal_basis(A):
+    """An orthonormal basis of the columns of ``A`` (A itself when already orthonormal)."""
+    Q, R = tl.qr(A)
+    # make the basis unique: positive diagonal of R, so QR of an orthonormal A returns A
+    d = tl.to_numpy(tl.diag(R)) if tl.ndim(R) == 2 else None
+    signs = np.where(np.asarray(d) < 0, -1.0, 1.0).astype(tl.to_numpy(Q).dtype)
+    return Q * tensor(signs, context_of(Q))
+
+
+def psd_pinv(H, rtol: float | None = None):
+    """Pseudo-inverse of a small symmetric positive semi-definite matrix, by eigh.
+
+    Eigenvalues below ``rtol`` times the largest are treated as zero, so a factor that lost
+    a column does not blow up the cores.
+    """
+    values, vectors = tl.eigh(sym(H))
+    host = tl.to_numpy(values)
+    if rtol is None:
+        rtol = 100 * float(np.finfo(host.dtype).eps) * max(host.shape[0], 1)
+    cutoff = rtol * max(float(np.max(host)), 0.0)
+    inv = np.where(host > cutoff, 1.0 / np.where(host > cutoff, host, 1.0), 0.0)
+    inv = tensor(inv.astype(host.dtype), context_of(H))
+    return tl.dot(vectors * inv, tl.transpose(vectors))
+
+
+def spectral_norm_psd(K) -> float:
+    """Largest eigenvalue of a symmetric PSD matrix (exact, via eigh)."""
+    return max(float(np.max(tl.to_numpy(tl.eigh(sym(K))[0]))), 0.0)
+
+
+def random_state(seed) -> np.random.RandomState:
+    """A numpy RandomState from None, an int, or a RandomState."""
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return np.random.RandomState(seed)
+    raise TypeError(
+        f"random_state must be None, an int or a numpy RandomState, not {type(seed).__name__}"
+    )

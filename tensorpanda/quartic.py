@@ -1,0 +1,88 @@
+"""Exact line search for PandA's quartic objective.
+
+With the statistics held fixed, PandA's objective in one factor X (P with K = K_S(A), or a
+free A with K = X-side statistics) is
+
+    f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X · XᵀX),
+
+a quartic polynomial in X. Along any direction D, ``f(X + tD)`` is a quartic polynomial in
+the scalar t whose five coefficients need only the products K1 D, K2 D and some R×R
+matrices. Minimising it exactly over the feasible interval [0, t_max] makes every update rule
+monotone by construction (t = 0 is always a candidate), and lets a rule's step be extended
+beyond t = 1 when that helps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorly as tl
+
+from . import _backend as B
+
+
+def _inner(X, Y):
+    """tr(Xᵀ Y) as a Python float."""
+    return B.scalar(tl.sum(X * Y))
+
+
+def objective(X, K1X, K2X, const: float) -> float:
+    """f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X · XᵀX)."""
+    G = tl.dot(tl.transpose(X), K2X)
+    H = tl.dot(tl.transpose(X), X)
+    return const - 2 * _inner(X, K1X) + _inner(G, H)
+
+
+def coefficients(X, D, K1X, K1D, K2X, K2D, const: float) -> np.ndarray:
+    """Coefficients c_0..c_4 of f(X + tD) = Σ_m c_m t^m (K1, K2 symmetric)."""
+    Xt, Dt = tl.transpose(X), tl.transpose(D)
+    # G(t) = (X+tD)ᵀ K2 (X+tD) = G0 + t G1 + t² G2, H(t) = (X+tD)ᵀ(X+tD) likewise
+    G0, G2 = tl.dot(Xt, K2X), tl.dot(Dt, K2D)
+    XtK2D = tl.dot(Xt, K2D)
+    G1 = XtK2D + tl.transpose(XtK2D)
+    H0, H2 = tl.dot(Xt, X), tl.dot(Dt, D)
+    XtD = tl.dot(Xt, D)
+    H1 = XtD + tl.transpose(XtD)
+    a0, a1, a2 = _inner(X, K1X), 2 * _inner(X, K1D), _inner(D, K1D)
+
+    def tr(G, H):
+        return _inner(G, H)
+
+    return np.array(
+        [
+            const + tr(G0, H0) - 2 * a0,
+            tr(G0, H1) + tr(G1, H0) - 2 * a1,
+            tr(G0, H2) + tr(G1, H1) + tr(G2, H0) - 2 * a2,
+            tr(G1, H2) + tr(G2, H1),
+            tr(G2, H2),
+        ]
+    )
+
+
+def minimize(coeffs: np.ndarray, t_max: float) -> tuple[float, float]:
+    """The t in [0, t_max] minimising Σ_m c_m t^m, and the minimum value.
+
+    t = 0 wins ties, so a direction that does not descend leaves the factor unchanged.
+    """
+    poly = np.polynomial.Polynomial(coeffs)
+    candidates = [0.0]
+    if np.isfinite(t_max):
+        candidates.append(float(t_max))
+    for root in poly.deriv().roots():
+        if abs(root.imag) <= 1e-12 * max(1.0, abs(root.real)) and 0.0 < root.real < t_max:
+            candidates.append(float(root.real))
+    values = [float(poly(t)) for t in candidates]
+    best = int(np.argmin(values))
+    if values[best] >= values[0]:
+        return 0.0, values[0]
+    return candidates[best], values[best]
+
+
+def feasible_step(X, D, cap: float, margin: float = 0.0) -> float:
+    """The largest t ≤ cap keeping X + tD ≥ 0 (for X ≥ 0), shortened by the fraction
+    ``margin`` when the boundary binds (so that no entry lands exactly on zero)."""
+    Xh, Dh = tl.to_numpy(X), tl.to_numpy(D)
+    shrinking = Dh < 0
+    if not shrinking.any():
+        return cap
+    boundary = float(np.min(Xh[shrinking] / -Dh[shrinking]))
+    return min(cap, boundary * (1.0 - margin))

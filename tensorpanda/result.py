@@ -1,0 +1,155 @@
+"""The outcome of a fit: factors, the model they belong to, the objective history, and info."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorly as tl
+
+from . import _backend as B
+from .data import as_source
+
+MODELS = ("panda", "tucker")
+
+
+@dataclass
+class Factorization:
+    """Appearances ``A`` (C×R_C) and non-negative parts ``P`` (S×R_S) of a data set.
+
+    For ``model="panda"`` (PandA's tied core) each sample is approximated by
+    ``Z_i ≈ A (Aᵀ Z_i P) Pᵀ``; for ``model="tucker"`` (free least-squares cores) by
+    ``Z_i ≈ A G_i Pᵀ`` with ``G_i = A⁺ Z_i (P⁺)ᵀ``.
+
+    Attributes
+    ----------
+    A, P : backend tensors
+        The factors, on the backend, dtype and device of the fit.
+    model : {"panda", "tucker"}
+    appearances : {"orthonormal", "free", "nonnegative"}
+        The constraint the fit put on A.
+    spatial_shape : tuple of int
+        (H, W) of the feature maps (or (S,) for data given as (N, C, S)).
+    history : list of float
+        The objective Σ_i ‖Z_i − Ẑ_i‖²_F after each iteration.
+    info : dict
+        ``n_iter``, ``objective``, ``converged``, ``solver``, ``n_samples``, ``sq_norm``
+        (Σ‖Z_i‖²), ``n_passes`` (reads of the data), ``time`` (seconds) and solver details.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> Z = np.random.default_rng(0).random((50, 6, 4, 4))
+    >>> fit = tp.tucker2(Z, rank=(6, 3), random_state=0)
+    >>> fit.parts.shape
+    (3, 4, 4)
+    """
+
+    A: object
+    P: object
+    model: str = "panda"
+    appearances: str = "orthonormal"
+    spatial_shape: tuple = ()
+    history: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+    # -- shapes ------------------------------------------------------------------------------
+    @property
+    def rank(self) -> tuple[int, int]:
+        """(R_C, R_S)."""
+        return tl.shape(self.A)[1], tl.shape(self.P)[1]
+
+    @property
+    def n_channels(self) -> int:
+        return tl.shape(self.A)[0]
+
+    @property
+    def n_positions(self) -> int:
+        return tl.shape(self.P)[0]
+
+    @property
+    def parts(self):
+        """The parts as maps, shape (R_S, *spatial_shape)."""
+        return tl.reshape(tl.transpose(self.P), (self.rank[1], *self.spatial_shape))
+
+    @property
+    def objective(self) -> float:
+        return float(self.info.get("objective", np.nan))
+
+    @property
+    def relative_error(self) -> float:
+        """‖Z − Ẑ‖_F / ‖Z‖_F over the fitted data."""
+        sq_norm = self.info.get("sq_norm", np.nan)
+        return float(np.sqrt(max(self.objective, 0.0) / sq_norm)) if sq_norm else np.nan
+
+    # -- cores -------------------------------------------------------------------------------
+    def _projections(self):
+        """(left, right) with core G_i = left Z_i right."""
+        if self.model == "panda":
+            return tl.transpose(self.A), self.P
+        P_pinv = B.psd_pinv(tl.dot(tl.transpose(self.P), self.P))
+        right = tl.dot(self.P, P_pinv)
+        if self.appearances == "orthonormal":
+            return tl.transpose(self.A), right
+        A_pinv = B.psd_pinv(tl.dot(tl.transpose(self.A), self.A))
+        return tl.dot(A_pinv, tl.transpose(self.A)), right
+
+    def transform(self, data, batch_size: int | None = None):
+        """Cores G_i of each sample, shape (N, R_C, R_S)."""
+        left, right = self._projections()
+        cores = []
+        for batch in as_source(data, batch_size):
+            self._check_layout(batch.Z)
+            Z = B.to_backend(batch.Z, B.context_of(self.A))
+            cores.append(tl.matmul(tl.matmul(left, Z), right))
+        return tl.concatenate(cores, axis=0)
+
+    def inverse_transform(self, cores):
+        """Feature maps A G_i Pᵀ from cores (N, R_C, R_S), shape (N, C, *spatial_shape)."""
+        G = B.to_backend(cores, B.context_of(self.A))
+        if tl.ndim(G) != 3 or tuple(tl.shape(G)[1:]) != self.rank:
+            raise ValueError(
+                f"cores must have shape (N, {self.rank[0]}, {self.rank[1]}), "
+                f"got {tuple(tl.shape(G))}"
+            )
+        Z = tl.matmul(tl.matmul(self.A, G), tl.transpose(self.P))
+        return tl.reshape(Z, (tl.shape(G)[0], self.n_channels, *self.spatial_shape))
+
+    def reconstruct(self, data, batch_size: int | None = None):
+        """Ẑ_i for each sample: ``inverse_transform(transform(data))``."""
+        return self.inverse_transform(self.transform(data, batch_size))
+
+    def _check_layout(self, Z) -> None:
+        C, S = tl.shape(Z)[1], tl.shape(Z)[2]
+        if (C, S) != (self.n_channels, self.n_positions):
+            raise ValueError(
+                f"data with {C} channels and {S} positions does not match factors fitted on "
+                f"{self.n_channels} channels and {self.n_positions} positions"
+            )
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path, overwrite: bool = False) -> None:
+        """Write the factors and their metadata to ``.safetensors`` or ``.npz`` (no pickle).
+        An existing file is kept unless ``overwrite=True``."""
+        from .io import save
+
+        save(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path) -> Factorization:
+        """Read factors written by :meth:`save` (onto the active backend)."""
+        from .io import load
+
+        return load(path)
+
+    def to_numpy(self) -> Factorization:
+        """A copy with numpy factors (for plotting or saving from any backend)."""
+        return Factorization(
+            A=B.to_host(self.A),
+            P=B.to_host(self.P),
+            model=self.model,
+            appearances=self.appearances,
+            spatial_shape=tuple(self.spatial_shape),
+            history=list(self.history),
+            info=dict(self.info),
+        )

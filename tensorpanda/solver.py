@@ -1,0 +1,497 @@
+"""Fitting: parameter validation, the alternating loop of the Gram solvers, and ``tucker2``.
+
+One stopping rule for every solver: an iteration that lowers the objective by at most
+``tol · Σ_i ‖Z_i‖²`` ends the fit (converged); ``max_iter`` iterations end it otherwise, with a
+:class:`ConvergenceWarning`. One hook: ``callback(state)`` after each iteration, where a
+true return value stops the fit.
+
+An *iteration* updates every factor that affects the objective once: with R_C = C and an
+orthonormal A (or a Tucker model), A drops out of the objective (A Aᵀ = I, or Π_A = I), so an
+iteration is one update of P on the S×S Gram, computed in a single pass over the data. With
+R_C < C an iteration is an exact A-step (one pass for the C×C statistic) followed by up to
+``inner_max_iter`` P-updates on K_S(A) (one more pass).
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorly as tl
+
+from . import _backend as B
+from . import init as initialisation
+from .data import BatchSource, as_source
+from .exceptions import ConvergenceWarning, DivergenceError
+from .models import APPEARANCES, make_model
+from .operators import MatrixOperator, StreamedOperator
+from .result import MODELS, Factorization
+from .statistics import channel_scatter, spatial_gram_terms, sq_norm, sweep
+from .updates import RULES
+
+logger = logging.getLogger(__name__)
+
+STOCHASTIC = ("adam", "paper")
+SOLVERS = RULES + STOCHASTIC
+STATISTICS = ("auto", "gram", "streamed")
+# The S×S statistic is held in memory up to this size; beyond it the solver streams K·X.
+GRAM_MAX_BYTES = 2 * 2**30
+# max_iter=None means: iterations for the Gram solvers, epochs for the stochastic ones (the
+# original optimiser makes one pass of N single-sample steps).
+DEFAULT_MAX_ITER = {"mu": 500, "hals": 500, "pgd": 500, "adam": 50, "paper": 1}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated fitting parameters (see :func:`tucker2` for their meaning)."""
+
+    rank: tuple
+    model: str = "panda"
+    solver: str = "mu"
+    init: object = "svd"
+    appearances: str = "orthonormal"
+    tol: float = 1e-6
+    max_iter: int | None = None
+    inner_max_iter: int = 20
+    statistics: str = "auto"
+    batch_size: int | None = None
+    basis_samples: int = 1000
+    learning_rate: float | None = None
+    random_state: object = None
+    callback: object = None
+
+
+def _choice(name: str, value, allowed) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(repr, allowed))}")
+
+
+def _positive_int(name: str, value, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def validate(config: Config) -> Config:
+    """Check every parameter up front; return the config with ``rank`` normalised."""
+    _choice("model", config.model, MODELS)
+    _choice("solver", config.solver, SOLVERS)
+    _choice("statistics", config.statistics, STATISTICS)
+    allowed = APPEARANCES[config.model]
+    if config.appearances not in allowed:
+        raise ValueError(
+            f"appearances={config.appearances!r} is not available for model="
+            f"{config.model!r}; choose one of {', '.join(map(repr, allowed))}"
+        )
+    if isinstance(config.init, str):
+        _choice("init", config.init, initialisation.INITS)
+    elif not (isinstance(config.init, (tuple, list)) and len(config.init) == 2):
+        raise ValueError(
+            "init must be 'svd', 'nndsvd', 'random' or a pair (A, P) of initial factors "
+            f"(either may be None), got {type(config.init).__name__}"
+        )
+    rank = config.rank
+    if isinstance(rank, numbers.Integral) or not isinstance(rank, (tuple, list)) or len(rank) != 2:
+        raise ValueError(
+            f"rank must be a pair (R_C, R_S): appearances and parts; R_C may be None for all "
+            f"channels. Got {rank!r}"
+        )
+    _positive_int("rank R_C", rank[0], allow_none=True)
+    _positive_int("rank R_S", rank[1])
+    if not isinstance(config.tol, numbers.Real) or not config.tol >= 0:
+        raise ValueError(f"tol must be a non-negative number, got {config.tol!r}")
+    _positive_int("max_iter", config.max_iter, allow_none=True)
+    _positive_int("inner_max_iter", config.inner_max_iter)
+    _positive_int("batch_size", config.batch_size, allow_none=True)
+    _positive_int("basis_samples", config.basis_samples)
+    if config.learning_rate is not None and not (
+        isinstance(config.learning_rate, numbers.Real) and config.learning_rate > 0
+    ):
+        raise ValueError(f"learning_rate must be a positive number, got {config.learning_rate!r}")
+    if config.callback is not None and not callable(config.callback):
+        raise TypeError("callback must be callable as callback(state) -> bool")
+    if config.solver == "paper" and (config.model, config.appearances) != ("panda", "free"):
+        raise ValueError(
+            "solver='paper' reproduces the original PandA optimiser, which fits "
+            "model='panda' with a free A: pass appearances='free' (or choose another solver)"
+        )
+    B.random_state(config.random_state)  # raises TypeError on a bad seed
+    max_iter = config.max_iter or DEFAULT_MAX_ITER[config.solver]
+    return Config(**{**config.__dict__, "rank": (rank[0], rank[1]), "max_iter": max_iter})
+
+
+def resolve_rank(config: Config, n_channels: int, n_positions: int) -> tuple[int, int]:
+    """(R_C, R_S) with R_C = None read as C, checked against the data's modes."""
+    R_C = n_channels if config.rank[0] is None else int(config.rank[0])
+    R_S = int(config.rank[1])
+    if R_C > n_channels:
+        raise ValueError(f"rank R_C = {R_C} exceeds the number of channels C = {n_channels}")
+    if R_S > n_positions:
+        raise ValueError(f"rank R_S = {R_S} exceeds the number of positions S = {n_positions}")
+    return R_C, R_S
+
+
+@dataclass
+class FitState:
+    """What ``callback`` receives after each iteration."""
+
+    iteration: int
+    objective: float
+    A: object
+    P: object
+    elapsed: float
+    n_passes: int
+
+
+@dataclass
+class Problem:
+    """A fit in progress: layout, constants from the first pass, and the current factors."""
+
+    config: Config
+    source: BatchSource
+    rank: tuple
+    sq_norm: float
+    n_samples: int
+    streamed: bool
+    A: object = None
+    P: object = None
+    history: list = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    passes_before: int = 0
+    extra_info: dict = field(default_factory=dict)
+
+    @property
+    def appearances_fixed(self) -> bool:
+        """A drops out of the objective: R_C = C with A orthonormal, or any Tucker model
+        (a full-rank A spans every channel)."""
+        full = self.rank[0] == self.source.n_channels
+        return full and (self.config.model == "tucker" or self.config.appearances == "orthonormal")
+
+    @property
+    def tol(self) -> float:
+        return self.config.tol * self.sq_norm
+
+    @property
+    def n_passes(self) -> int:
+        return self.source.passes - self.passes_before
+
+
+def use_streamed(config: Config, n_positions: int, context: dict) -> bool:
+    if config.statistics != "auto":
+        return config.statistics == "streamed"
+    itemsize = np.dtype(B.dtype_name(context)).itemsize
+    return n_positions**2 * itemsize > GRAM_MAX_BYTES
+
+
+def first_pass(source: BatchSource, config: Config) -> dict:
+    """The statistics every Gram fit starts from: Σ‖Z_i‖², the spatial Gram Σ Z_iᵀ Z_i
+    (unless S² is too large to hold) and, where A is read from it, the channel scatter of
+    the first ``basis_samples`` samples. The choices are made on the first batch, since an
+    iterable source reveals its shape only then."""
+
+    def terms(Z):
+        S = tl.shape(Z)[2]
+        if use_streamed(config, S, source.context):
+            return {"sq_norm": sq_norm(Z)}
+        return spatial_gram_terms()(Z)
+
+    def head_terms(Z):
+        return {"scatter": channel_scatter(Z)} if _needs_scatter(config, tl.shape(Z)[1]) else {}
+
+    return sweep(source, terms, head=config.basis_samples, head_terms=head_terms)
+
+
+def _needs_scatter(config: Config, n_channels: int) -> bool:
+    """Whether A is read from the channel scatter: as the basis when R_C = C, or as the
+    start of an A that is not re-computed exactly at each iteration."""
+    if isinstance(config.init, tuple) and config.init[0] is not None:
+        return False
+    full = config.rank[0] is None or config.rank[0] == n_channels
+    if config.appearances == "orthonormal":
+        return full
+    if config.appearances == "nonnegative" and full:
+        return False  # A = I
+    return config.init != "random"
+
+
+def start(source: BatchSource, config: Config, stats: dict, initialise: bool = True) -> Problem:
+    """Check the first pass, resolve ranks, and (unless told not to) initialise the factors."""
+    C, S = source.n_channels, source.n_positions
+    rank = resolve_rank(config, C, S)
+    if B.scalar(stats["sq_norm"]) <= 0:
+        raise ValueError("the data is all zeros: there is nothing to factorise")
+    streamed = use_streamed(config, S, source.context)
+    problem = Problem(
+        config=config,
+        source=source,
+        rank=rank,
+        sq_norm=B.scalar(stats["sq_norm"]),
+        n_samples=int(stats["n_samples"]),
+        streamed=streamed,
+    )
+    if initialise:
+        _initialise(problem, stats)
+    return problem
+
+
+def _initialise(problem: Problem, stats: dict) -> None:
+    config, ctx = problem.config, problem.source.context
+    rng = B.random_state(config.random_state)
+    C, S = problem.source.n_channels, problem.source.n_positions
+    R_C, R_S = problem.rank
+    user_A, user_P = config.init if not isinstance(config.init, str) else (None, None)
+    method = config.init if isinstance(config.init, str) else "svd"
+    nonneg_A = config.appearances == "nonnegative"
+    if user_A is not None:
+        problem.A = initialisation.check_user_factor(
+            "A", user_A, (C, R_C), nonneg_A, ctx, orthonormal=config.appearances == "orthonormal"
+        )
+    elif nonneg_A and R_C == C:
+        problem.A = tl.eye(C, **ctx)  # any invertible A spans every channel; I is the simplest
+    else:
+        problem.A = initialisation.appearances_from_scatter(
+            "svd" if R_C == C else method, stats.get("head_scatter"), (C, R_C), nonneg_A, rng, ctx
+        )
+    if user_P is not None:
+        problem.P = initialisation.check_user_factor("P", user_P, (S, R_S), True, ctx)
+    else:
+        gram = StreamedOperator(problem.source) if problem.streamed else stats.get("K")
+        problem.P = initialisation.parts_from_gram(method, gram, (S, R_S), rng, ctx)
+
+
+def record(problem: Problem, objective: float) -> bool:
+    """Append an iteration's objective; True when the fit should stop (callback)."""
+    if not np.isfinite(objective) or not _finite(problem.P) or not _finite(problem.A):
+        raise DivergenceError(
+            f"the objective or the factors became non-finite at iteration "
+            f"{len(problem.history) + 1} of solver {problem.config.solver!r}: the data's "
+            "squares may overflow float32 (pass float64 data or rescale it)"
+        )
+    problem.history.append(objective)
+    callback = problem.config.callback
+    if callback is None:
+        return False
+    state = FitState(
+        iteration=len(problem.history),
+        objective=objective,
+        A=problem.A,
+        P=problem.P,
+        elapsed=time.perf_counter() - problem.started,
+        n_passes=problem.n_passes,
+    )
+    return bool(callback(state))
+
+
+def _finite(X) -> bool:
+    return bool(np.isfinite(B.scalar(tl.sum(X))))
+
+
+def converged(problem: Problem) -> bool:
+    h = problem.history
+    return len(h) >= 2 and h[-2] - h[-1] <= problem.tol
+
+
+def run_fixed_appearances(problem: Problem, gram) -> Factorization:
+    """R_C = C: P alone on the spatial Gram (held, or streamed by ``StreamedOperator``)."""
+    config = problem.config
+    model = make_model(config.model, config.appearances, config.solver)
+    op = gram if problem.streamed else MatrixOperator(gram)
+    is_converged, stopped = False, False
+    for _ in range(config.max_iter):
+        step = model.parts_step(op, problem.P, problem.sq_norm, 1, -np.inf)
+        problem.P = step.X
+        stopped = record(problem, step.objective)
+        is_converged = converged(problem)
+        if stopped or is_converged:
+            break
+    return finish(problem, is_converged, stopped)
+
+
+def run_alternating(problem: Problem, initial_gram=None) -> Factorization:
+    """R_C < C (or a free A): exact or inner A-steps alternating with P-steps."""
+    config, source = problem.config, problem.source
+    model = make_model(config.model, config.appearances, config.solver)
+    inner, tol = config.inner_max_iter, problem.tol
+    if initial_gram is not None and not isinstance(config.init, tuple):
+        # warm start: P fitted as if A A^T = I, on the Gram the first pass already holds
+        start_op = MatrixOperator(initial_gram)
+        problem.P = model.parts_step(start_op, problem.P, problem.sq_norm, inner, tol).X
+    is_converged, stopped = False, False
+    for _ in range(config.max_iter):
+        stats = sweep(source, model.appearance_terms(problem.P))
+        problem.A = model.appearance_step(stats, problem.A, problem.sq_norm, inner, tol).X
+        op = model.parts_operator(source, problem.A, problem.streamed, sweep)
+        step = model.parts_step(op, problem.P, problem.sq_norm, inner, tol)
+        problem.P = step.X
+        stopped = record(problem, step.objective)
+        is_converged = converged(problem)
+        if stopped or is_converged:
+            break
+    return finish(problem, is_converged, stopped)
+
+
+def finish(problem: Problem, is_converged: bool, stopped: bool) -> Factorization:
+    config = problem.config
+    if not (is_converged or stopped):
+        warnings.warn(
+            ConvergenceWarning(
+                f"solver {config.solver!r} stopped at max_iter={config.max_iter} before the "
+                f"objective settled to tol={config.tol:g}; raise max_iter or tol"
+            ),
+            stacklevel=3,
+        )
+    objective = problem.history[-1] if problem.history else np.nan
+    info = {
+        "n_iter": len(problem.history),
+        "objective": objective,
+        "converged": is_converged,
+        "stopped_by_callback": stopped,
+        "solver": config.solver,
+        "statistics": "streamed" if problem.streamed else "gram",
+        "n_samples": problem.n_samples,
+        "sq_norm": problem.sq_norm,
+        "n_passes": problem.n_passes,
+        "time": time.perf_counter() - problem.started,
+        "tol": config.tol,
+        **problem.extra_info,
+    }
+    logger.info(
+        "%s/%s: %d iterations, %d passes, relative error %.4g",
+        config.model, config.solver, info["n_iter"], info["n_passes"],
+        np.sqrt(max(objective, 0) / problem.sq_norm),
+    )
+    return Factorization(
+        A=problem.A,
+        P=problem.P,
+        model=config.model,
+        appearances=config.appearances,
+        spatial_shape=problem.source.spatial_shape,
+        history=list(problem.history),
+        info=info,
+    )
+
+
+def fit(source: BatchSource, config: Config) -> Factorization:
+    """Fit ``config`` on ``source`` (a validated config; the estimator and ``tucker2`` share
+    this path)."""
+    if config.solver in STOCHASTIC:
+        from .stochastic import fit_stochastic
+
+        return fit_stochastic(source, config)
+    started, passes_before = time.perf_counter(), source.passes
+    stats = first_pass(source, config)
+    problem = start(source, config, stats)
+    problem.started, problem.passes_before = started, passes_before
+    gram = StreamedOperator(source) if problem.streamed else stats.get("K")
+    if problem.appearances_fixed:
+        return run_fixed_appearances(problem, gram)
+    return run_alternating(problem, None if problem.streamed else gram)
+
+
+def tucker2(
+    data,
+    rank,
+    *,
+    model: str = "panda",
+    solver: str = "mu",
+    init="svd",
+    appearances: str = "orthonormal",
+    tol: float = 1e-6,
+    max_iter: int | None = None,
+    inner_max_iter: int = 20,
+    statistics: str = "auto",
+    batch_size: int | None = None,
+    basis_samples: int = 1000,
+    learning_rate: float | None = None,
+    random_state=None,
+    callback=None,
+) -> Factorization:
+    r"""Semi-nonnegative Tucker-2 of a set of feature maps.
+
+    Fits appearances ``A`` (C×R_C) and non-negative parts ``P`` (S×R_S) to samples
+    ``Z_i`` (C×S). With ``model="panda"`` (the default, PandA's tied core)
+
+    .. math:: \min_{A,\,P \ge 0} \sum_i \lVert Z_i - A A^\top Z_i P P^\top \rVert_F^2 ,
+
+    and with ``model="tucker"`` the classic Tucker-2 with free cores
+    :math:`\min_{A,\,P \ge 0,\,G_i} \sum_i \lVert Z_i - A G_i P^\top\rVert_F^2`.
+
+    Parameters
+    ----------
+    data : array of shape (N, C, S) or (N, C, H, W), callable or iterable of batches
+        Any TensorLy backend tensor or a numpy memmap; or a callable returning a fresh
+        iterable of batches; or an iterable of batches (e.g. an adapter's ``features``).
+        The data is read in batches: it never has to fit in memory.
+    rank : (int or None, int)
+        (R_C, R_S): number of appearances and of parts. ``R_C=None`` means all C channels.
+    model : {"panda", "tucker"}
+    solver : {"mu", "hals", "pgd", "adam", "paper"}
+        ``mu`` multiplicative updates, ``hals`` column-wise updates, ``pgd`` projected
+        gradient, all on the S×S / C×C statistics (see ``docs/``); ``adam`` minibatch
+        autograd steps (pytorch and jax backends); ``paper`` the original optimiser.
+    init : {"svd", "nndsvd", "random"} or (A, P)
+    appearances : {"orthonormal", "free", "nonnegative"}
+        Constraint on A: PandA allows orthonormal or free, Tucker orthonormal or
+        non-negative (fully non-negative Tucker-2).
+    tol : float
+        Stop when an iteration lowers the objective by at most ``tol · Σ‖Z_i‖²``.
+    max_iter : int, optional
+        Most iterations (a :class:`ConvergenceWarning` if reached). Default: 500 for the
+        Gram solvers; for ``adam`` and ``paper`` an iteration is an epoch, default 50 and 1
+        (the original makes one pass of N single-sample steps).
+    inner_max_iter : int
+        Most P-updates per iteration when R_C < C (each is cheap: no data pass when the S×S
+        Gram is held).
+    statistics : {"auto", "gram", "streamed"}
+        Hold the S×S Gram, or stream ``K X`` products when S² is too large (auto: hold it
+        up to 2 GiB).
+    batch_size : int, optional
+        Samples per batch when ``data`` is an array.
+    basis_samples : int
+        With R_C = C every orthonormal A is optimal; A is then the eigenbasis of the channel
+        scatter of the first ``basis_samples`` samples (per process), as the original code
+        initialises it.
+    learning_rate : float, optional
+        Step size of ``adam`` and ``paper``.
+    random_state : None, int or numpy RandomState
+    callback : callable, optional
+        ``callback(state)`` after each iteration, with ``state.iteration``,
+        ``state.objective``, ``state.A``, ``state.P``, ``state.elapsed``; returning True
+        stops the fit.
+
+    Returns
+    -------
+    Factorization
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> Z = np.random.default_rng(0).standard_normal((100, 8, 6, 6))
+    >>> fit = tp.tucker2(Z, rank=(None, 4), random_state=0)
+    >>> fit.A.shape, fit.P.shape, bool(fit.P.min() >= 0)
+    ((8, 8), (36, 4), True)
+    """
+    config = validate(
+        Config(
+            rank=rank,
+            model=model,
+            solver=solver,
+            init=init,
+            appearances=appearances,
+            tol=tol,
+            max_iter=max_iter,
+            inner_max_iter=inner_max_iter,
+            statistics=statistics,
+            batch_size=batch_size,
+            basis_samples=basis_samples,
+            learning_rate=learning_rate,
+            random_state=random_state,
+            callback=callback,
+        )
+    )
+    return fit(as_source(data, batch_size), config)

@@ -1,0 +1,144 @@
+"""Sufficient statistics: sums over samples, accumulated batch by batch.
+
+Everything the Gram solvers need from the data is one of these sums (DESIGN.md §3):
+
+    ‖Z‖²   = Σ_i ‖Z_i‖²_F
+    K_S(Q) = Σ_i (Qᵀ Z_i)ᵀ (Qᵀ Z_i)                       (S×S; Q = I gives Σ Z_iᵀ Z_i)
+    K_C(P) = Σ_i (Z_i P) D (Z_i P)ᵀ                        (C×C; D depends on the model)
+    K X    = Σ_i Z_iᵀ Q Qᵀ Z_i X                           (S×R; K_S applied without forming it)
+
+A pass over the data (:func:`sweep`) adds each batch's terms, checks them for non-finite
+values, and all-reduces the totals when torch.distributed is initialised. Memory is that of
+the statistics plus one batch, whatever the number of samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import opt_einsum
+import tensorly as tl
+
+from . import _backend as B
+from ._distributed import all_reduce_sum
+from .data import Batch, BatchSource, describe_nonfinite
+
+Terms = Callable[[object], dict]
+
+
+def sq_norm(Z):
+    """Σ_i ‖Z_i‖² of a batch, as one dot product (no temporary of the batch's size)."""
+    v = tl.reshape(Z, (-1,))
+    return tl.dot(v, v)
+
+
+def gram(X):
+    """XᵀX for a (n, S) matrix: one matrix product."""
+    return tl.dot(tl.transpose(X), X)
+
+
+def spatial_gram_terms(Q=None, AtA=None) -> Terms:
+    """Terms of K_S(Q) = Σ_i Z_iᵀ Q Qᵀ Z_i (and of K2 = Σ_i Z_iᵀ Q (QᵀQ) Qᵀ Z_i when ``AtA``
+    is given, for a free, non-orthonormal A). ``Q=None`` means Q = I: the plain spatial Gram,
+    whose trace is also Σ‖Z_i‖²."""
+
+    def terms(Z):
+        n, C, S = tl.shape(Z)
+        if Q is None:
+            K = gram(tl.reshape(Z, (n * C, S)))
+            return {"K": K, "sq_norm": tl.trace(K)}
+        Y = tl.matmul(tl.transpose(Q), Z)  # (n, R_C, S): the appearance coordinates
+        R = tl.shape(Q)[1]
+        out = {"K": gram(tl.reshape(Y, (n * R, S))), "sq_norm": sq_norm(Z)}
+        if AtA is not None:
+            T = tl.matmul(AtA, Y)
+            out["K2"] = tl.dot(tl.transpose(tl.reshape(Y, (n * R, S))), tl.reshape(T, (n * R, S)))
+        return out
+
+    return terms
+
+
+def channel_gram_terms(P, D=None, second=None) -> Terms:
+    """Terms of K_C = Σ_i (Z_i P) D (Z_i P)ᵀ (C×C); D = None means the identity.
+
+    With ``second`` (an R×R matrix) a second statistic Σ_i (Z_i P) second (Z_i P)ᵀ is added
+    under the key ``K2`` (the free-A PandA A-step needs both).
+    """
+
+    def terms(Z):
+        W = tl.matmul(Z, P)  # (n, C, R_S)
+        WD = W if D is None else tl.matmul(W, D)
+        out = {"K": tl.tensordot(WD, W, axes=([0, 2], [0, 2])), "sq_norm": sq_norm(Z)}
+        if second is not None:
+            out["K2"] = tl.tensordot(tl.matmul(W, second), W, axes=([0, 2], [0, 2]))
+        return out
+
+    return terms
+
+
+def channel_scatter(Z):
+    """Σ_i Z_i Z_iᵀ of a batch (C×C)."""
+    return tl.tensordot(Z, Z, axes=([0, 2], [0, 2]))
+
+
+def apply_terms(X, Q=None, AtA=None) -> Terms:
+    """Terms of K X = Σ_i Z_iᵀ Q Qᵀ Z_i X (and K2 X with ``AtA``), without forming the S×S K.
+
+    The contraction order is left to opt_einsum: with S large the cheap order multiplies
+    Z_i by the thin X first.
+    """
+
+    def terms(Z):
+        if Q is None:
+            KX = opt_einsum.contract("bcs,bct,tr->sr", Z, Z, X)
+            out = {"K": KX}
+        else:
+            out = {"K": opt_einsum.contract("bcs,cq,dq,bdt,tr->sr", Z, Q, Q, Z, X)}
+            if AtA is not None:
+                out["K2"] = opt_einsum.contract(
+                    "bcs,cq,qp,dp,bdt,tr->sr", Z, Q, AtA, Q, Z, X
+                )
+        out["sq_norm"] = sq_norm(Z)
+        return out
+
+    return terms
+
+
+def _check_finite(terms: dict, batch: Batch) -> None:
+    value = B.scalar(terms["sq_norm"])
+    for key, t in terms.items():
+        if key != "sq_norm" and tl.ndim(t) == 2 and tl.shape(t)[0] == tl.shape(t)[1]:
+            value += B.scalar(tl.trace(t))
+    if not np.isfinite(value):
+        raise ValueError(
+            f"the data contains non-finite values: {describe_nonfinite(batch)}. Remove or "
+            "replace them (e.g. numpy.nan_to_num) before fitting"
+        )
+
+
+def sweep(source: BatchSource, terms: Terms, head: int = 0, head_terms: Terms | None = None):
+    """One pass over ``source``: the sum over batches of ``terms(Z)``, all-reduced.
+
+    ``head_terms`` are summed over the first ``head`` samples only (the channel scatter
+    behind the appearance basis when R_C = C is taken over a bounded number of samples).
+    Returns the dict of totals, with ``n_samples`` added.
+    """
+    totals: dict = {}
+    n = 0
+    for batch in source:
+        # non-finite values are detected and reported below, with the sample they sit in
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = terms(batch.Z)
+        _check_finite(out, batch)
+        if head_terms is not None and n < head:
+            Zh = batch.Z[: head - n]
+            for key, value in head_terms(Zh).items():
+                out["head_" + key] = value
+            out["head_samples"] = tl.shape(Zh)[0]
+        for key, value in out.items():
+            totals[key] = value if key not in totals else totals[key] + value
+        n += batch.size
+    totals["n_samples"] = n
+    totals.setdefault("head_samples", 0)
+    return all_reduce_sum(totals)

@@ -1,0 +1,34 @@
+"""One rank of the distributed test: fit on this rank's share, write the factors.
+
+Run as: python distributed_worker.py RANK WORLD_SIZE FOLDER  (with $TENSORLY_BACKEND set).
+"""
+
+import os
+import sys
+
+import numpy as np
+import tensorly as tl
+import torch.distributed as dist
+
+import tensorpanda as tp
+
+rank, world_size, folder = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+tl.set_backend(os.environ.get("TENSORLY_BACKEND", "numpy"))
+if tl.get_backend() == "jax":
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+dist.init_process_group(
+    "gloo", rank=rank, world_size=world_size, init_method=f"file://{folder}/rendezvous"
+)
+Z = np.load(os.path.join(folder, f"share{rank}.npy"))
+for name, R_C in (("full", None), ("low", 6)):
+    fit = tp.tucker2(tl.tensor(Z), (R_C, 4), random_state=0, batch_size=16)
+    np.savez(
+        os.path.join(folder, f"{name}{rank}.npz"),
+        A=tl.to_numpy(fit.A),
+        P=tl.to_numpy(fit.P),
+        n_samples=fit.info["n_samples"],
+        objective=fit.objective,
+    )
+dist.destroy_process_group()
