@@ -25,7 +25,9 @@ def _rank(values: list[str]) -> tuple:
     try:
         return one(values[0]), one(values[1])
     except ValueError:
-        raise ValueError(f"--rank takes two integers R_C R_S (R_C may be 'all'), got {values}")
+        raise ValueError(
+            f"--rank takes two integers R_C R_S (R_C may be 'all'), got {values}"
+        ) from None
 
 
 def cmd_fit(args) -> int:
