@@ -78,8 +78,15 @@ def channel_gram_terms(P, D=None, second=None) -> Terms:
 
 
 def channel_scatter(Z):
-    """Σ_i Z_i Z_iᵀ of a batch (C×C)."""
-    return tl.tensordot(Z, Z, axes=([0, 2], [0, 2]))
+    """Σ_i Z_i Z_iᵀ of a batch (C×C).
+
+    One product per sample: contracting the batch and spatial modes at once would first copy
+    the batch into (C, B·S) order, which costs more than the products themselves.
+    """
+    total = tl.dot(Z[0], tl.transpose(Z[0]))
+    for i in range(1, tl.shape(Z)[0]):
+        total = total + tl.dot(Z[i], tl.transpose(Z[i]))
+    return total
 
 
 def apply_terms(X, Q=None, AtA=None) -> Terms:

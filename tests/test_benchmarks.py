@@ -1,0 +1,27 @@
+"""The benchmarks run in their --smoke mode, so that they cannot rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.backend_independent, pytest.mark.slow]
+
+
+def test_solver_benchmark_smoke(tmp_path):
+    out = tmp_path / "bench.md"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_solvers.py"), "--smoke",
+         "--markdown", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    for title in ("(a) Time to reach", "(b) A streamed R_C = C fit", "(c) Peak memory"):
+        assert title in text
+    # every solver row carries a number, and the memory ratio is printed
+    assert text.count("| mu |") == 1 and "**ratio" in text
