@@ -7,12 +7,14 @@
 (4, 8, 8)
 """
 
+from .editing import apply, edit_direction, part_map, part_mask, sweep
 from .estimator import Tucker2
 from .exceptions import ConvergenceWarning, DivergenceError
 from .io import load, save
-from .metrics import reconstruction_error
+from .metrics import reconstruction_error, roir, summarize
 from .refine import refine
 from .result import Factorization
+from .saliency import region_scores, saliency, upsample
 from .solver import tucker2
 
 __version__ = "0.1.0"
@@ -22,9 +24,19 @@ __all__ = [
     "DivergenceError",
     "Factorization",
     "Tucker2",
+    "apply",
+    "edit_direction",
     "load",
+    "part_map",
+    "part_mask",
     "reconstruction_error",
     "refine",
+    "region_scores",
+    "roir",
+    "saliency",
     "save",
+    "summarize",
+    "sweep",
     "tucker2",
+    "upsample",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorly as tl
 
 from . import _backend as B
@@ -28,3 +29,60 @@ def reconstruction_error(factors: Factorization, data, relative: bool = True) ->
         residual += B.scalar(tl.sum((Z - Zhat) ** 2))
         total += B.scalar(tl.sum(Z * Z))
     return (residual / total) ** 0.5 if relative else residual**0.5
+
+
+def roir(original, edited, mask) -> np.ndarray:
+    """Region-of-interest ratio of an edit, per sample (PandA, Table 1; lower is more local):
+
+        ROIR = ‖(1 − M) ⊙ (X′ − X)‖_F / ‖M ⊙ (X′ − X)‖_F
+
+    Parameters
+    ----------
+    original, edited : arrays of shape (N, C, H, W) (or (N, H, W))
+        Images before and after the edit.
+    mask : array of shape (H, W) or (N, H, W)
+        The region meant to change (boolean or weights in [0, 1]), shared across channels.
+
+    Returns
+    -------
+    numpy array of shape (N,)
+        ``inf`` where the edit changed nothing inside the region but something outside,
+        ``nan`` where it changed nothing at all.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> X = np.zeros((1, 3, 4, 4)); M = np.zeros((4, 4)); M[:2] = 1
+    >>> float(tp.roir(X, X + M, M)[0])        # the change stays inside the region
+    0.0
+    >>> float(tp.roir(X, X + 1.0, M)[0])      # uniform change: sqrt(outside / inside area)
+    1.0
+    """
+    X, Xe = B.to_host(original).astype(np.float64), B.to_host(edited).astype(np.float64)
+    if X.shape != Xe.shape:
+        raise ValueError(f"original {X.shape} and edited {Xe.shape} images differ in shape")
+    if X.ndim == 3:
+        X, Xe = X[:, None], Xe[:, None]
+    if X.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W) or (N, H, W), got shape {X.shape}")
+    M = B.to_host(mask).astype(np.float64)
+    if M.shape not in (X.shape[2:], (X.shape[0], *X.shape[2:])):
+        raise ValueError(
+            f"mask of shape {M.shape} does not fit images of shape {X.shape}: give (H, W) "
+            "or (N, H, W)"
+        )
+    if M.min() < 0 or M.max() > 1:
+        raise ValueError("mask values must lie in [0, 1]")
+    M = M.reshape((-1, 1, *X.shape[2:])) if M.ndim == 3 else M[None, None]
+    change = Xe - X
+    inside = np.sqrt(np.sum((M * change) ** 2, axis=(1, 2, 3)))
+    outside = np.sqrt(np.sum(((1 - M) * change) ** 2, axis=(1, 2, 3)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return outside / inside
+
+
+def summarize(values) -> tuple[float, float]:
+    """(mean, standard deviation) over the finite values."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return (float(values.mean()), float(values.std())) if values.size else (np.nan, np.nan)

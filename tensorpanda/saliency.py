@@ -1,0 +1,125 @@
+"""Concept localisation: where each appearance is present in a sample.
+
+With an orthonormal A, ``Aᵀ Z_i`` (R_C × S) re-expresses every spatial position's channel
+fibre in the basis of appearances; row j, reshaped to the spatial grid, says how much of
+appearance j sits at each position of sample i (PandA, §3.3). Upsampled to the image it is a
+saliency map; thresholded, a mask. No labels are involved.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import tensorly as tl
+
+from . import _backend as B
+from .data import as_source
+from .editing import _indices
+from .result import Factorization
+
+
+def interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """The (n_out × n_in) matrix of 1-D linear interpolation with half-pixel centres (the
+    convention of PIL and of torch's ``align_corners=False``)."""
+    x = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+    x = np.clip(x, 0, n_in - 1)
+    left = np.floor(x).astype(int)
+    right = np.minimum(left + 1, n_in - 1)
+    frac = x - left
+    M = np.zeros((n_out, n_in))
+    M[np.arange(n_out), left] += 1 - frac
+    M[np.arange(n_out), right] += frac
+    return M
+
+
+def upsample(maps, size: tuple[int, int]):
+    """Bilinear upsampling of maps (..., H, W) to (..., h, w), on any backend."""
+    H, W = tl.shape(maps)[-2:]
+    ctx = B.context_of(maps)
+    dtype = B.dtype_name(ctx)
+    U_h = B.tensor(interpolation_matrix(H, size[0]).astype(dtype), ctx)
+    U_w = B.tensor(interpolation_matrix(W, size[1]).astype(dtype), ctx)
+    return tl.matmul(tl.matmul(U_h, maps), tl.transpose(U_w))
+
+
+def _normalise(maps):
+    """Min-max to [0, 1] per map (a constant map becomes 0)."""
+    n = tl.shape(maps)[0]
+    flat = tl.reshape(maps, (n, -1))
+    low = tl.min(flat, axis=1)
+    span = tl.max(flat, axis=1) - low
+    span = tl.where(span > 0, span, tl.ones(tl.shape(span), **B.context_of(maps)))
+    return tl.reshape((flat - low[:, None]) / span[:, None], tl.shape(maps))
+
+
+def saliency(
+    factors: Factorization,
+    data,
+    appearance: int,
+    size: tuple[int, int] | None = None,
+    normalize: bool = True,
+    threshold: float | None = None,
+):
+    """Saliency maps of appearance j: row j of Aᵀ Z_i for each sample, shape (N, H, W).
+
+    Parameters
+    ----------
+    factors : Factorization
+    data : array (N, C, H, W) or any source :func:`tucker2` accepts
+    appearance : int
+        Column j of A.
+    size : (h, w), optional
+        Upsample (bilinearly) to this size, e.g. the image size.
+    normalize : bool
+        Min-max each map to [0, 1].
+    threshold : float, optional
+        Return boolean masks ``map >= threshold`` (after normalisation).
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> Z = np.random.default_rng(0).random((20, 6, 4, 4))
+    >>> fit = tp.tucker2(Z, (None, 3))
+    >>> tp.saliency(fit, Z[:2], appearance=0, size=(16, 16)).shape
+    (2, 16, 16)
+    """
+    if not isinstance(appearance, numbers.Integral):
+        raise TypeError(f"appearance must be one index, got {appearance!r}")
+    j = _indices("appearance", appearance, factors.rank[0])[0]
+    if threshold is not None and not normalize:
+        raise ValueError("a threshold applies to normalised maps: keep normalize=True")
+    a = tl.reshape(factors.A[:, j], (1, -1))
+    maps = []
+    for batch in as_source(data):
+        factors._check_layout(batch.Z)
+        Z = B.to_backend(batch.Z, B.context_of(factors.A))
+        maps.append(tl.reshape(tl.matmul(a, Z), (batch.size, *factors.spatial_shape)))
+    maps = tl.concatenate(maps, axis=0)
+    if size is not None:
+        maps = upsample(maps, tuple(size))
+    if normalize:
+        maps = _normalise(maps)
+    return maps >= threshold if threshold is not None else maps
+
+
+def region_scores(factors: Factorization, data, region) -> np.ndarray:
+    """How concentrated each appearance is inside ``region`` (a boolean or [0, 1] mask on the
+    spatial grid of the feature maps): the mean of |Aᵀ Z_i| inside over its mean everywhere,
+    averaged over samples. Values above 1 mean the appearance lives in the region; the top
+    scorer for the image border, say, is a "background" appearance.
+    """
+    mask = np.asarray(B.to_host(region), dtype=np.float64).reshape(-1)
+    if mask.shape[0] != factors.n_positions or mask.sum() <= 0:
+        raise ValueError(
+            f"region must cover the {factors.spatial_shape} grid with some non-zero entries"
+        )
+    inside, total, n = 0.0, 0.0, 0
+    A = tl.transpose(factors.A)
+    for batch in as_source(data):
+        factors._check_layout(batch.Z)
+        Y = np.abs(tl.to_numpy(tl.matmul(A, B.to_backend(batch.Z, B.context_of(factors.A)))))
+        inside = inside + (Y * mask).sum(axis=(0, 2)) / mask.sum()
+        total = total + Y.mean(axis=2).sum(axis=0)
+        n += batch.size
+    return np.asarray(inside / np.maximum(total, 1e-30))
