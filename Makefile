@@ -7,10 +7,15 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 BACKENDS ?= numpy pytorch jax
 
-.PHONY: help venv test lint clean
+DEMO_OUT ?= demo-output
+
+.PHONY: help venv demo test lint bench clean
 
 help:
+	@echo "make demo   install into $(VENV), then fit PandA on the DCGAN-faces generator and"
+	@echo "            write figures and a summary to $(DEMO_OUT)/ (refreshed on re-runs)"
 	@echo "make test   install into $(VENV) and run ruff and the test suite once per TensorLy backend"
+	@echo "make bench  the solver benchmark at full size (about half an hour; ARGS=--smoke: seconds)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +28,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 venv: $(VENV)/.installed
 
+demo: venv
+	$(VENV)/bin/tensorpanda demo --out $(DEMO_OUT) --overwrite
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
@@ -31,6 +39,9 @@ test: venv lint
 	  echo "=== tests on the $$b backend"; \
 	  TENSORLY_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider; \
 	done
+
+bench: venv
+	$(PY) benchmarks/bench_solvers.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

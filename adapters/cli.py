@@ -49,6 +49,7 @@ def cmd_fit(args) -> int:
 
     import tensorpanda as tp
 
+    rank = _rank(args.rank)
     if (args.data is None) == (args.adapter is None):
         raise ValueError("give either --adapter (to sample a generator) or --data (an .npy file)")
     info = {}
@@ -69,7 +70,7 @@ def cmd_fit(args) -> int:
                 "seed": args.seed}
     fit = tp.tucker2(
         data,
-        _rank(args.rank),
+        rank,
         model=args.model,
         solver=args.solver,
         init=args.init,

@@ -63,9 +63,13 @@ def part_map(factors: Factorization, parts) -> object:
 
 
 def part_mask(factors: Factorization, parts, size: tuple[int, int] | None = None,
-              threshold: float = 0.5):
+              threshold: float = 0.25):
     """The region of ``parts`` as a boolean mask: p̂_K (upsampled bilinearly to ``size``,
     e.g. the image size) at or above ``threshold``.
+
+    The default, a quarter of the peak, keeps the positions where an edit α a p̂ᵀ acts with
+    at least a quarter of its strength (class activation maps are cut at a fifth of their
+    peak for the same purpose); ``threshold=0.5`` gives the tighter half-maximum region.
 
     Examples
     --------

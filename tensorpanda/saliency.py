@@ -104,22 +104,40 @@ def saliency(
 
 
 def region_scores(factors: Factorization, data, region) -> np.ndarray:
-    """How concentrated each appearance is inside ``region`` (a boolean or [0, 1] mask on the
-    spatial grid of the feature maps): the mean of |Aᵀ Z_i| inside over its mean everywhere,
-    averaged over samples. Values above 1 mean the appearance lives in the region; the top
-    scorer for the image border, say, is a "background" appearance.
+    """How much more each appearance is present inside ``region`` than outside it.
+
+    For appearance j the score is the mean over samples of
+
+        (mean of (Aᵀ Z_i)_j inside − mean outside) / rms of (Aᵀ Z_i)_j,
+
+    a signed, scale-free contrast: a large positive score means a_j lives in the region, a
+    large negative one that −a_j does (the sign of an eigenvector is arbitrary). ``region``
+    is a boolean mask on the feature maps' spatial grid. The top scorer for the image
+    border, for instance, is a "background" appearance.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> Z = np.random.default_rng(0).random((20, 6, 4, 4))
+    >>> fit = tp.tucker2(Z, (None, 3))
+    >>> border = np.ones((4, 4), bool); border[1:-1, 1:-1] = False
+    >>> tp.region_scores(fit, Z, border).shape
+    (6,)
     """
-    mask = np.asarray(B.to_host(region), dtype=np.float64).reshape(-1)
-    if mask.shape[0] != factors.n_positions or mask.sum() <= 0:
+    mask = np.asarray(B.to_host(region)).astype(bool).reshape(-1)
+    if mask.shape[0] != factors.n_positions or mask.all() or not mask.any():
         raise ValueError(
-            f"region must cover the {factors.spatial_shape} grid with some non-zero entries"
+            f"region must be a mask of the {factors.spatial_shape} grid with positions both "
+            "inside and outside it"
         )
-    inside, total, n = 0.0, 0.0, 0
+    total, n = 0.0, 0
     A = tl.transpose(factors.A)
     for batch in as_source(data):
         factors._check_layout(batch.Z)
-        Y = np.abs(tl.to_numpy(tl.matmul(A, B.to_backend(batch.Z, B.context_of(factors.A)))))
-        inside = inside + (Y * mask).sum(axis=(0, 2)) / mask.sum()
-        total = total + Y.mean(axis=2).sum(axis=0)
+        Y = tl.to_numpy(tl.matmul(A, B.to_backend(batch.Z, B.context_of(factors.A))))
+        Y = Y.astype(np.float64)
+        contrast = Y[:, :, mask].mean(axis=2) - Y[:, :, ~mask].mean(axis=2)
+        rms = np.sqrt((Y**2).mean(axis=2))
+        total = total + (contrast / np.maximum(rms, 1e-30)).sum(axis=0)
         n += batch.size
-    return np.asarray(inside / np.maximum(total, 1e-30))
+    return np.asarray(total / n)

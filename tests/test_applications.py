@@ -108,7 +108,10 @@ def test_region_scores_find_the_appearance_living_in_a_region(fitted):
     Z = rng.standard_normal((30, 10, 6, 8)) * 0.1
     Z += 5 * A[:, 5][None, :, None, None] * region[None, None]
     scores = tp.region_scores(fit, to_backend(Z), region)
-    assert int(np.argmax(scores)) == 5 and scores[5] > 2
+    assert int(np.argmax(np.abs(scores))) == 5 and scores[5] > 1.5  # others: < 0.2
+    assert tp.region_scores(fit, to_backend(-Z), region)[5] < -1.5  # −a_5 lives there now
+    with pytest.raises(ValueError, match="both inside and outside"):
+        tp.region_scores(fit, to_backend(Z), np.ones((6, 8), bool))
 
 
 def test_roir_known_answers():
