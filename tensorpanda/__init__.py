@@ -7,6 +7,7 @@
 (4, 8, 8)
 """
 
+from .baselines import LatentDirections, ganspace, pca, sefa
 from .editing import apply, edit_direction, part_map, part_mask, sweep
 from .estimator import Tucker2
 from .exceptions import ConvergenceWarning, DivergenceError
@@ -23,18 +24,22 @@ __all__ = [
     "ConvergenceWarning",
     "DivergenceError",
     "Factorization",
+    "LatentDirections",
     "Tucker2",
     "apply",
     "edit_direction",
+    "ganspace",
     "load",
     "part_map",
     "part_mask",
+    "pca",
     "reconstruction_error",
     "refine",
     "region_scores",
     "roir",
     "saliency",
     "save",
+    "sefa",
     "summarize",
     "sweep",
     "tucker2",

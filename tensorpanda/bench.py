@@ -154,6 +154,18 @@ def run_paper(Z, rank, learning_rate, n_steps, reorder=False):
     return seconds, error
 
 
+def best_of(run, *args, repeats: int = 3, single_above: float = 60.0, **kwargs):
+    """``run(*args, **kwargs) -> (seconds, value, ...)`` repeated ``repeats`` times, keeping
+    the fastest, unless one run takes more than ``single_above`` seconds: short timings on a
+    shared machine are noisy, and the minimum is the usual estimate of a run's own cost (as
+    timeit reports). Returns (seconds, value) of the first run's value."""
+    seconds, value = run(*args, **kwargs)[:2]
+    if seconds <= single_above:
+        for _ in range(repeats - 1):
+            seconds = min(seconds, run(*args, **kwargs)[0])
+    return seconds, value
+
+
 def best_learning_rate(Z, rank, steps) -> float:
     """The grid value whose run over the first ``steps`` samples ends lowest."""
     unit = 1.0 / float(np.mean(np.sum(Z[:steps].astype(np.float64) ** 2, axis=(1, 2))))
@@ -164,6 +176,8 @@ def best_learning_rate(Z, rank, steps) -> float:
 # -- (a) -----------------------------------------------------------------------------------------
 def section_a(cfg) -> list[str]:
     rows = [
+        "Times are the best of 3 runs for runs under a minute, one run above.",
+        "",
         "| data (N, C, S) | solver | time to the paper's objective (s) | ratio paper / solver "
         "| final relative error |",
         "|---|---|---|---|---|",
@@ -175,8 +189,8 @@ def section_a(cfg) -> list[str]:
         sq_norm = float(np.sum(Z.astype(np.float64) ** 2))
         rank = (C, cfg["parts"])
         lr = best_learning_rate(Z, rank, cfg["paper_grid_steps"])
-        t_paper, f_paper = run_paper(Z, rank, lr, n)
-        t_reordered, _ = run_paper(Z, rank, lr, n, reorder=True)
+        t_paper, f_paper = best_of(run_paper, Z, rank, lr, n)
+        t_reordered, _ = best_of(run_paper, Z, rank, lr, n, reorder=True)
         label = f"({n}, {C}, {S})"
         rel = (f_paper / sq_norm) ** 0.5
         rows.append(f"| {label} | paper (lr {lr:g}, {n} steps) | {t_paper:.2f} | 1 | {rel:.4f} |")
@@ -185,15 +199,16 @@ def section_a(cfg) -> list[str]:
             f"{t_paper / t_reordered:.1f} | {rel:.4f} |"
         )
         for solver in ("mu", "hals", "pgd"):
-            t, f, _ = time_to_reach(f_paper, data=Z, rank=rank, solver=solver, random_state=0)
+            t, f = best_of(time_to_reach, f_paper, data=Z, rank=rank, solver=solver,
+                           random_state=0)
             rows.append(
                 f"| {label} | {solver} | {t:.3f} | {t_paper / t:.0f} | {(f / sq_norm) ** 0.5:.4f} |"
             )
         with tl.backend_context("pytorch"):
             import torch
 
-            t, f, _ = time_to_reach(
-                f_paper, data=torch.from_numpy(Z), rank=rank, solver="adam",
+            t, f = best_of(
+                time_to_reach, f_paper, data=torch.from_numpy(Z), rank=rank, solver="adam",
                 learning_rate=1e-2, max_iter=10, batch_size=cfg["batch"], random_state=0,
             )
         rows.append(
@@ -298,7 +313,7 @@ def header(args) -> list[str]:
     import torch
 
     return [
-        f"Command: `python benchmarks/bench_solvers.py {' '.join(args.argv)}`".replace(" `", "`"),
+        "Command: `" + " ".join(["python", "benchmarks/bench_solvers.py", *args.argv]) + "`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python "
         f"{platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "

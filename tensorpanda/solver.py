@@ -296,20 +296,30 @@ def converged(problem: Problem) -> bool:
     return len(h) >= 2 and h[-2] - h[-1] <= problem.tol
 
 
+def iterate(problem: Problem, one_iteration) -> Factorization:
+    """Run ``one_iteration() -> objective`` until the objective settles (``tol``), the
+    callback asks to stop, or ``max_iter`` iterations have run."""
+    is_converged = stopped = False
+    for _ in range(problem.config.max_iter):
+        stopped = record(problem, one_iteration())
+        is_converged = converged(problem)
+        if stopped or is_converged:
+            break
+    return finish(problem, is_converged, stopped)
+
+
 def run_fixed_appearances(problem: Problem, gram) -> Factorization:
     """R_C = C: P alone on the spatial Gram (held, or streamed by ``StreamedOperator``)."""
     config = problem.config
     model = make_model(config.model, config.appearances, config.solver)
     op = gram if problem.streamed else MatrixOperator(gram)
-    is_converged, stopped = False, False
-    for _ in range(config.max_iter):
+
+    def one_iteration() -> float:
         step = model.parts_step(op, problem.P, problem.sq_norm, 1, -np.inf)
         problem.P = step.X
-        stopped = record(problem, step.objective)
-        is_converged = converged(problem)
-        if stopped or is_converged:
-            break
-    return finish(problem, is_converged, stopped)
+        return step.objective
+
+    return iterate(problem, one_iteration)
 
 
 def run_alternating(problem: Problem, initial_gram=None) -> Factorization:
@@ -321,18 +331,16 @@ def run_alternating(problem: Problem, initial_gram=None) -> Factorization:
         # warm start: P fitted as if A A^T = I, on the Gram the first pass already holds
         start_op = MatrixOperator(initial_gram)
         problem.P = model.parts_step(start_op, problem.P, problem.sq_norm, inner, tol).X
-    is_converged, stopped = False, False
-    for _ in range(config.max_iter):
+
+    def one_iteration() -> float:
         stats = sweep(source, model.appearance_terms(problem.P))
         problem.A = model.appearance_step(stats, problem.A, problem.sq_norm, inner, tol).X
         op = model.parts_operator(source, problem.A, problem.streamed, sweep)
         step = model.parts_step(op, problem.P, problem.sq_norm, inner, tol)
         problem.P = step.X
-        stopped = record(problem, step.objective)
-        is_converged = converged(problem)
-        if stopped or is_converged:
-            break
-    return finish(problem, is_converged, stopped)
+        return step.objective
+
+    return iterate(problem, one_iteration)
 
 
 def finish(problem: Problem, is_converged: bool, stopped: bool) -> Factorization:

@@ -20,7 +20,7 @@ from .data import BatchSource
 from .exceptions import DivergenceError
 from .operators import MatrixOperator
 from .result import Factorization
-from .solver import Config, converged, finish, first_pass, record, start
+from .solver import Config, first_pass, iterate, start
 from .statistics import channel_scatter, spatial_gram_terms, sq_norm, sweep
 
 # The original code initialises A from the scatter of this many samples (10 batches of 100).
@@ -121,9 +121,10 @@ def fit_paper(source: BatchSource, config: Config, reorder: bool = False) -> Fac
     started, passes_before = time.perf_counter(), source.passes
     problem = paper_init(source, config, B.random_state(config.random_state))
     problem.started, problem.passes_before = started, passes_before
-    step = 0
-    is_converged, stopped = False, False
-    for _ in range(config.max_iter):
+    steps = 0
+
+    def one_epoch() -> float:
+        nonlocal steps
         for batch in source:
             for i in range(batch.size):
                 # divergence is detected and explained below, not left to numpy's warnings
@@ -132,16 +133,14 @@ def fit_paper(source: BatchSource, config: Config, reorder: bool = False) -> Fac
                     g_P, grad_A = paper_gradients(z, problem.A, problem.P, reorder)
                     problem.P = tl.clip(problem.P - lr * g_P, 0, None)
                     problem.A = problem.A - lr * grad_A(problem.P)
-                step += 1
-                if step % CHECK_EVERY == 0:
-                    _check_paper_factors(problem, step, lr)
-        _check_paper_factors(problem, step, lr)
-        stopped = record(problem, exact_objective(source, problem, config))
-        is_converged = converged(problem)
-        if stopped or is_converged:
-            break
-    problem.extra_info.update(n_steps=step, learning_rate=lr)
-    return finish(problem, is_converged, stopped)
+                steps += 1
+                if steps % CHECK_EVERY == 0:
+                    _check_paper_factors(problem, steps, lr)
+        _check_paper_factors(problem, steps, lr)
+        problem.extra_info.update(n_steps=steps, learning_rate=lr)
+        return exact_objective(source, problem, config)
+
+    return iterate(problem, one_epoch)
 
 
 def _check_paper_factors(problem, step: int, lr: float) -> None:
@@ -264,8 +263,8 @@ def fit_adam(source: BatchSource, config: Config) -> Factorization:
     problem.started, problem.passes_before = started, passes_before
     optimiser = _Adam(config.learning_rate or ADAM_LEARNING_RATE)
     orthonormal = config.appearances == "orthonormal"
-    is_converged, stopped = False, False
-    for _ in range(config.max_iter):
+
+    def one_epoch() -> float:
         for batch in source:
             Z = B.to_backend(batch.Z, source.context)
             value, g_A, g_P = _value_and_grad(problem.A, problem.P, Z, config.model, orthonormal)
@@ -281,8 +280,6 @@ def fit_adam(source: BatchSource, config: Config) -> Factorization:
             elif config.appearances == "nonnegative":
                 A = tl.clip(A, 0, None)
             problem.A = A
-        stopped = record(problem, exact_objective(source, problem, config))
-        is_converged = converged(problem)
-        if stopped or is_converged:
-            break
-    return finish(problem, is_converged, stopped)
+        return exact_objective(source, problem, config)
+
+    return iterate(problem, one_epoch)

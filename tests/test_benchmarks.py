@@ -25,3 +25,19 @@ def test_solver_benchmark_smoke(tmp_path):
         assert title in text
     # every solver row carries a number, and the memory ratio is printed
     assert text.count("| mu |") == 1 and "**ratio" in text
+
+
+@pytest.mark.generator
+def test_locality_evaluation_smoke(tmp_path):
+    pytest.importorskip("gan_face_generate")
+    out = tmp_path / "results.md"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "eval_locality.py"), "--smoke",
+         "--markdown", str(out), "--figure", str(tmp_path / "grids")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    for method in ("| PandA |", "| SeFa |", "| GANSpace |"):
+        assert method in text
+    assert len(list((tmp_path / "grids").glob("*.png"))) == 2

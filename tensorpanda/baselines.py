@@ -1,0 +1,147 @@
+"""Baselines that edit through the latent space: SeFa and GANSpace.
+
+Both return *latent directions* u (unit vectors of the latent space); an edit moves a latent
+code z to z + α u and runs the whole generator again. They need no generator code here:
+SeFa reads a weight matrix, GANSpace reads sampled latents and activations. An adapter
+supplies both (``adapter.latent_projection()``, ``adapter.features(...)``).
+
+- SeFa (Shen & Zhou, CVPR 2021): the first operation on z is y = W z. The directions that
+  change y most are the top eigenvectors of Wᵀ W, after each output unit's weights are
+  normalised to unit norm (as the SeFa code does).
+- GANSpace (Härkönen et al., NeurIPS 2020): principal components of sampled activations at
+  an early layer; since the generator is not linear from z to that layer in general, each
+  component is mapped back to z by least squares (the paper's recipe for BigGAN), z ≈ U x,
+  with x the activations' coordinates on the components.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorly as tl
+
+from . import _backend as B
+from .data import backend_context, solver_dtype_name
+from .init import top_eigenvectors
+
+
+@dataclass
+class LatentDirections:
+    """Unit latent directions ``U`` (k × latent_dim), sorted from most to least important,
+    with the score that sorted them (eigenvalues or explained variances)."""
+
+    U: object
+    scores: np.ndarray
+    method: str
+
+
+def sefa(weight, n_directions: int | None = None) -> LatentDirections:
+    """SeFa's closed-form directions from the weight W (out_features × latent_dim) of the
+    first operation acting on the latent.
+
+    Each row of W (one output unit) is normalised to unit norm; the directions are the
+    eigenvectors of Wᵀ W from a symmetric eigensolver, sorted by decreasing eigenvalue.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> W = np.random.default_rng(0).standard_normal((50, 8))
+    >>> d = tp.sefa(W, 3)
+    >>> d.U.shape, bool(np.all(np.diff(d.scores) <= 0))
+    ((3, 8), True)
+    """
+    W = _as_float(weight)
+    if tl.ndim(W) != 2:
+        raise ValueError(f"weight must be a matrix (out_features × latent_dim), got {tl.shape(W)}")
+    latent_dim = tl.shape(W)[1]
+    k = _count(n_directions, latent_dim)
+    norms = tl.sqrt(tl.sum(W * W, axis=1))
+    W = W / tl.reshape(tl.where(norms > 0, norms, tl.ones(tl.shape(norms), **B.context_of(W))),
+                       (-1, 1))
+    values, vectors = B.top_eigh(tl.dot(tl.transpose(W), W), k)
+    return LatentDirections(U=tl.transpose(vectors), scores=tl.to_numpy(values), method="sefa")
+
+
+@dataclass
+class PCA:
+    """Principal components (k × D, orthonormal rows), the mean, and explained variances."""
+
+    components: object
+    mean: object
+    variances: np.ndarray
+
+
+class _CenteredGram:
+    """X ↦ Yᵀ (Y X) for centred data Y (N × D), without forming the D × D covariance."""
+
+    def __init__(self, Y):
+        self.Y = Y
+
+    def apply(self, X):
+        KX = tl.dot(tl.transpose(self.Y), tl.dot(self.Y, X))
+        return KX, KX
+
+
+def pca(activations, n_components: int, random_state=0) -> PCA:
+    """Top principal components of activations (N × D, or N × ... flattened).
+
+    Uses a randomized subspace iteration on Yᵀ Y, so the D × D covariance is never formed
+    (GANSpace's early layers have thousands of dimensions).
+    """
+    Y = _as_float(activations)
+    N = tl.shape(Y)[0]
+    Y = tl.reshape(Y, (N, -1))
+    D = tl.shape(Y)[1]
+    k = _count(n_components, min(N, D))
+    mean = tl.mean(Y, axis=0)
+    Yc = Y - mean
+    rng = B.random_state(random_state)
+    V = top_eigenvectors(_CenteredGram(Yc), D, k, rng, B.context_of(Yc), power_iterations=4)
+    variances = tl.to_numpy(tl.sum(tl.dot(Yc, V) ** 2, axis=0)) / max(N - 1, 1)
+    order = np.argsort(-variances)
+    V = tl.stack([V[:, int(i)] for i in order], axis=1)
+    return PCA(components=tl.transpose(V), mean=mean, variances=variances[order])
+
+
+def ganspace(latents, activations, n_directions: int, random_state=0) -> LatentDirections:
+    """GANSpace directions: PCA of ``activations`` (N × D) at an early layer, each component
+    mapped back to the latent space by least squares on the sampled ``latents`` (N × d).
+
+    With X (N × k) the activations' coordinates on the components, U (k × d) solves
+    min_U ‖Z − X U‖_F (Z the latents, centred); its rows, normalised, are the directions.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.standard_normal((200, 6)); y = np.tanh(z @ rng.standard_normal((6, 30)))
+    >>> tp.ganspace(z, y, 3).U.shape
+    (3, 6)
+    """
+    Z = _as_float(latents)
+    N = tl.shape(Z)[0]
+    Z = tl.reshape(Z, (N, -1))
+    if tl.shape(B.to_host(activations))[0] != N:
+        raise ValueError("latents and activations must have the same number of samples")
+    components = pca(activations, n_directions, random_state)
+    Y = tl.reshape(B.to_backend(activations, B.context_of(Z)), (N, -1))
+    X = tl.dot(Y - components.mean, tl.transpose(components.components))  # N × k
+    Zc = Z - tl.mean(Z, axis=0)
+    U = tl.lstsq(X, Zc)[0]  # k × d: row i is how z moves per unit of component i
+    norms = tl.sqrt(tl.sum(U * U, axis=1))
+    U = U / tl.reshape(norms, (-1, 1))
+    return LatentDirections(U=U, scores=components.variances, method="ganspace")
+
+
+def _as_float(x):
+    """``x`` on the active backend, in float64 if it is float64 and float32 otherwise."""
+    return B.to_backend(x, backend_context(x, solver_dtype_name(x)))
+
+
+def _count(k, bound: int) -> int:
+    if k is None:
+        return bound
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 < k <= bound:
+        raise ValueError(f"the number of directions must be an integer in 1..{bound}, got {k!r}")
+    return int(k)
