@@ -9,39 +9,58 @@ BACKENDS ?= numpy pytorch jax
 
 DEMO_OUT ?= demo-output
 
-.PHONY: help venv demo test lint bench clean
+SITE     ?= site
+
+.PHONY: help venv dev demo test lint docs bench clean
 
 help:
 	@echo "make demo   install into $(VENV), then fit PandA on the DCGAN-faces generator and"
 	@echo "            write figures and a summary to $(DEMO_OUT)/ (refreshed on re-runs)"
 	@echo "make test   install into $(VENV) and run ruff and the test suite once per TensorLy backend"
+	@echo "make docs   build the documentation site into $(SITE)/ (warnings are errors)"
 	@echo "make bench  the solver benchmark at full size (about half an hour; ARGS=--smoke: seconds)"
 
+# The package with the DCGAN-faces weights: what the demo needs.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PIP) -e ".[test,jax,biggan]"
+	$(PIP) -e .
 	# the DCGAN-faces weights; its declared dependencies (wandb, torchvision, ...) are not
 	# needed to read them and would replace the CPU torch build
 	$(PIP) --no-deps gan-face-generate
 	touch $@
 
+# Everything the tests, the jax backend, the BigGAN adapter and the docs need.
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) -e ".[test,jax,biggan,docs]"
+	touch $@
+
 venv: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
 
 demo: venv
 	$(VENV)/bin/tensorpanda demo --out $(DEMO_OUT) --overwrite
 
-lint: venv
+lint: dev
 	$(VENV)/bin/ruff check .
 
-test: venv lint
+# The suite runs once per TensorLy backend; the docstring examples (numpy reprs) and the
+# documentation site are checked once.
+test: dev lint
 	@set -e; for b in $(BACKENDS); do \
 	  echo "=== tests on the $$b backend"; \
-	  TENSORLY_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider; \
+	  if [ "$$b" = numpy ]; then doctests="--doctest-modules tensorpanda adapters"; \
+	  else doctests=""; fi; \
+	  TENSORLY_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider tests $$doctests; \
 	done
+	$(MAKE) --no-print-directory docs
 
-bench: venv
+docs: dev
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir $(SITE)
+
+bench: dev
 	$(PY) benchmarks/bench_solvers.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SITE) build dist *.egg-info .pytest_cache .ruff_cache

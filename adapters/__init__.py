@@ -11,11 +11,13 @@ adapters (``"dcgan-faces"``, ``"biggan"``) are loaded by :func:`load`.
 Examples
 --------
 >>> from tensorpanda.adapters import load
->>> gan = load("dcgan-faces")                              # doctest: +SKIP
->>> latents = gan.sample_latents(1000, seed=0)             # doctest: +SKIP
->>> stream = gan.features(latents, "8x8", batch_size=100)  # doctest: +SKIP
->>> stream.shape                                           # doctest: +SKIP
-(1000, 256, 8, 8)
+>>> gan = load("dcgan-faces")
+>>> latents = gan.sample_latents(1000, seed=0)
+>>> stream = gan.features(latents, "8x8", batch_size=100)  # lazy: nothing runs yet
+>>> stream.shape, len(stream)
+((1000, 256, 8, 8), 10)
+>>> next(iter(stream)).shape
+torch.Size([100, 256, 8, 8])
 """
 
 from .base import Adapter

@@ -12,6 +12,7 @@ A complete adapter for a toy generator:
 
 >>> import torch
 >>> from torch import nn
+>>> from tensorpanda.adapters import Adapter
 >>> class Toy(Adapter):
 ...     name = "toy"
 ...     def __init__(self):
@@ -91,6 +92,21 @@ class Adapter:
         Number of classes of a class-conditional generator.
     has_truncation : bool
         Whether latents carry a truncation value passed to the generator.
+
+    Examples
+    --------
+    The built-in adapters are subclasses, made by :func:`~tensorpanda.adapters.load`:
+
+    >>> from tensorpanda.adapters import Adapter, load
+    >>> gan = load("dcgan-faces")
+    >>> isinstance(gan, Adapter), gan.latent_shape, gan.num_classes
+    (True, (100,), None)
+    >>> gan.layers
+    {'main.2': (512, 4, 4), 'main.5': (256, 8, 8), 'main.8': (128, 16, 16),
+     'main.11': (64, 32, 32)}
+
+    A new architecture subclasses it (see the module docstring for a complete one), or is
+    wrapped without a class by :class:`~tensorpanda.adapters.GenericAdapter`.
     """
 
     name: str = "adapter"
@@ -194,9 +210,27 @@ class Adapter:
     ) -> Adapter:
         """Move the generator (in place) and return the adapter.
 
+        Parameters
+        ----------
+        device : torch.device or str, optional
+            Target device; ``None`` keeps the current one.
+        dtype : torch.dtype, optional
+            Target floating dtype; ``None`` keeps the current one.
+
+        Returns
+        -------
+        Adapter
+            ``self``, so that calls chain.
+
         Examples
         --------
-        >>> gan = load("dcgan-faces").to(dtype=torch.float16)   # doctest: +SKIP
+        >>> import torch
+        >>> from tensorpanda.adapters import load
+        >>> gan = load("dcgan-faces").to(dtype=torch.float64)
+        >>> gan.dtype, gan.device
+        (torch.float64, device(type='cpu'))
+        >>> gan.generate(gan.sample_latents(2)).dtype  # images are float32 whatever the dtype
+        torch.float32
         """
         self.generator.to(device=device, dtype=dtype)
         return self
@@ -233,11 +267,22 @@ class Adapter:
         Latents
             On the CPU, float32; moved to the generator's device batch by batch.
 
+        Raises
+        ------
+        ValueError
+            If ``n`` is not a positive integer, or ``truncation`` or ``classes`` is given
+            to a generator that does not take it.
+
         Examples
         --------
-        >>> gan = load("dcgan-faces")                   # doctest: +SKIP
-        >>> gan.sample_latents(8, seed=1).z.shape       # doctest: +SKIP
-        torch.Size([8, 100])
+        >>> import torch
+        >>> from tensorpanda.adapters import load
+        >>> gan = load("dcgan-faces")
+        >>> latents = gan.sample_latents(8, seed=1)
+        >>> latents.z.shape, latents.z.dtype, latents.condition
+        (torch.Size([8, 100]), torch.float32, None)
+        >>> torch.equal(latents.z, gan.sample_latents(8, seed=1).z)
+        True
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -327,10 +372,32 @@ class Adapter:
     def resolve_layer(self, layer: str | None) -> str:
         """Dotted name of ``layer`` (an alias, a dotted name, or None for the default).
 
+        Parameters
+        ----------
+        layer : str or None
+            A key of :attr:`layers`, a key of :attr:`aliases`, or ``None`` for
+            :attr:`default_layer`.
+
+        Returns
+        -------
+        str
+            A key of :attr:`layers`.
+
         Raises
         ------
         ValueError
             If ``layer`` is neither a layer nor an alias; the message lists both.
+
+        Examples
+        --------
+        >>> from tensorpanda.adapters import load
+        >>> gan = load("dcgan-faces")
+        >>> gan.resolve_layer("16x16"), gan.resolve_layer("main.8"), gan.resolve_layer(None)
+        ('main.8', 'main.8', 'main.5')
+        >>> gan.resolve_layer("main.3")
+        Traceback (most recent call last):
+            ...
+        ValueError: dcgan-faces has no feature layer 'main.3'; valid names are: ...
         """
         if layer is None:
             return self.default_layer
@@ -440,10 +507,11 @@ class Adapter:
 
         Examples
         --------
-        >>> gan = load("dcgan-faces")                            # doctest: +SKIP
-        >>> stream = gan.features(gan.sample_latents(256), "8x8") # doctest: +SKIP
-        >>> next(iter(stream)).shape                             # doctest: +SKIP
-        torch.Size([64, 256, 8, 8])
+        >>> from tensorpanda.adapters import load
+        >>> gan = load("dcgan-faces")
+        >>> stream = gan.features(gan.sample_latents(100), "8x8", batch_size=64)
+        >>> [tuple(Z.shape) for Z in stream]
+        [(64, 256, 8, 8), (36, 256, 8, 8)]
         """
         latents = self._as_latents(latents)
         layer = self.resolve_layer(layer)
@@ -486,12 +554,33 @@ class Adapter:
 
         Examples
         --------
-        Paint appearance ``a`` (``(C,)``) into part ``p`` (``(H, W)``, values in [0, 1]):
+        >>> import torch
+        >>> from tensorpanda.adapters import load
+        >>> gan = load("dcgan-faces")
+        >>> lat = gan.sample_latents(2)
+        >>> images = gan.generate(lat)
+        >>> images.shape, images.dtype, bool(images.min() >= 0 and images.max() <= 1)
+        (torch.Size([2, 3, 64, 64]), torch.float32, True)
 
-        >>> gan = load("dcgan-faces")                         # doctest: +SKIP
-        >>> lat = gan.sample_latents(4)                       # doctest: +SKIP
-        >>> delta = 5.0 * a[:, None, None] * p[None]          # doctest: +SKIP
-        >>> images = gan.generate(lat, "8x8", edit=delta)     # doctest: +SKIP
+        Paint appearance ``a`` (``(C,)``) into part ``p`` (``(H, W)``, values in [0, 1]);
+        a zero edit gives the plain images bit for bit:
+
+        >>> a = torch.randn(256, generator=torch.Generator().manual_seed(0))
+        >>> p = torch.zeros(8, 8)
+        >>> p[5:7, 2:6] = 1.0
+        >>> delta = 5.0 * a[:, None, None] * p[None]
+        >>> edited = gan.generate(lat, "8x8", edit=delta)
+        >>> edited.shape, torch.equal(edited, images)
+        (torch.Size([2, 3, 64, 64]), False)
+        >>> torch.equal(gan.generate(lat, "8x8", edit=0 * delta), images)
+        True
+
+        A callable edit gets each batch's features and the ``slice`` of its samples:
+
+        >>> def dim(features, index):
+        ...     return 0.5 * features
+        >>> gan.generate(lat, "8x8", edit=dim, batch_size=1).shape
+        torch.Size([2, 3, 64, 64])
         """
         latents = self._as_latents(latents)
         if edit is not None and layer is None:
@@ -580,9 +669,11 @@ class Adapter:
 
         Examples
         --------
-        >>> gan = load("dcgan-faces")                   # doctest: +SKIP
-        >>> gan.latent_projection().shape               # doctest: +SKIP
-        torch.Size([8192, 100])
+        >>> from tensorpanda.adapters import load
+        >>> gan = load("dcgan-faces")
+        >>> W = gan.latent_projection()   # main.0, a ConvTranspose2d: 100 -> 512 x 4 x 4
+        >>> W.shape, W.dtype
+        (torch.Size([8192, 100]), torch.float32)
         """
         name = self.latent_module or self._find_latent_module()
         return _projection_matrix(find_module(self.generator, name), self.latent_dim, name)

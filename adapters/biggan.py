@@ -17,10 +17,20 @@ for tests and for trying the pipeline.
 
 Examples
 --------
+With the real weights, ``load("biggan", weights="~/models/biggan-deep-128")``; here a
+small untrained model of the same architecture, which builds in a fraction of a second:
+
 >>> from tensorpanda.adapters import load
->>> gan = load("biggan", weights="~/models/biggan-deep-128")        # doctest: +SKIP
->>> lat = gan.sample_latents(8, truncation=0.4, classes=207)         # doctest: +SKIP
->>> images = gan.generate(lat)                                       # doctest: +SKIP
+>>> small = dict(output_dim=32, z_dim=16, class_embed_dim=16, channel_width=4,
+...              num_classes=10, attention_layer_position=2,
+...              layers=[(False, 16, 16), (True, 16, 8), (True, 8, 4), (False, 4, 2),
+...                      (True, 2, 1)])
+>>> gan = load("biggan", config=small, random_weights=True)
+>>> lat = gan.sample_latents(2, truncation=0.4, classes=7)
+>>> lat.z.shape, lat.condition.shape, lat.truncation
+(torch.Size([2, 16]), torch.Size([2, 10]), 0.4)
+>>> gan.generate(lat).shape
+torch.Size([2, 3, 32, 32])
 """
 
 from __future__ import annotations
@@ -82,13 +92,24 @@ class BigGANAdapter(Adapter):
     --------
     A small untrained model, as the tests use:
 
+    >>> from tensorpanda.adapters import BigGANAdapter
     >>> cfg = dict(output_dim=32, z_dim=16, class_embed_dim=16, channel_width=4,
     ...            num_classes=10, attention_layer_position=2,
     ...            layers=[(False, 16, 16), (True, 16, 8), (True, 8, 4), (False, 4, 2),
     ...                    (True, 2, 1)])
-    >>> gan = BigGANAdapter(config=cfg, random_weights=True)   # doctest: +SKIP
-    >>> gan.layers["generator.layers.3"]                       # doctest: +SKIP
-    (16, 16, 16)
+    >>> gan = BigGANAdapter(config=cfg, random_weights=True)
+    >>> gan.layers["generator.layers.3"], gan.num_classes
+    ((16, 16, 16), 10)
+    >>> list(gan.layers)
+    ['generator.layers.0', 'generator.layers.1', 'generator.layers.2',
+     'generator.layers.3', 'generator.layers.4', 'generator.layers.5']
+
+    Without weights and without the flag nothing is built:
+
+    >>> BigGANAdapter()
+    Traceback (most recent call last):
+        ...
+    ValueError: BigGAN weights are not bundled and are never downloaded: ...
     """
 
     name = "biggan"
@@ -152,6 +173,18 @@ class BigGANAdapter(Adapter):
         -------
         torch.Tensor
             ``(4 * 4 * 16 * channel_width, z_dim)``, float32.
+
+        Examples
+        --------
+        >>> from tensorpanda.adapters import BigGANAdapter
+        >>> cfg = dict(output_dim=32, z_dim=16, class_embed_dim=16, channel_width=4,
+        ...            num_classes=10, attention_layer_position=2,
+        ...            layers=[(False, 16, 16), (True, 16, 8), (True, 8, 4), (False, 4, 2),
+        ...                    (True, 2, 1)])
+        >>> gan = BigGANAdapter(config=cfg, random_weights=True)
+        >>> W = gan.latent_projection()   # 4 * 4 * 16 * 4 rows, one column per entry of z
+        >>> W.shape, W.dtype
+        (torch.Size([1024, 16]), torch.float32)
         """
         weight = _effective_weight(self.generator.generator.gen_z).detach().float()
         return weight[:, : self.latent_dim].contiguous()

@@ -45,6 +45,42 @@ def _adapter(name: str, device: str | None):
 
 # -- subcommands ---------------------------------------------------------------------------------
 def cmd_fit(args) -> int:
+    """``tensorpanda fit``: fit PandA to a generator's layer or to an ``.npy`` array.
+
+    With ``--adapter`` the layer's feature maps are streamed from ``--samples`` samples
+    and the adapter, layer, samples and seed are stored in the factors' ``info``; with
+    ``--data`` the array is memory-mapped and streamed in ``--batch-size`` batches.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by :func:`build_parser`.
+
+    Returns
+    -------
+    int
+        0; a one-line summary is printed.
+
+    Raises
+    ------
+    ValueError, FileNotFoundError
+        For bad arguments or a missing data file (:func:`main` turns them into exit
+        code 2).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from tensorpanda.adapters.cli import build_parser, cmd_fit
+    >>> folder = tempfile.mkdtemp()
+    >>> data = os.path.join(folder, "Z.npy")
+    >>> np.save(data, np.random.default_rng(0).random((40, 6, 4, 4)))
+    >>> args = build_parser().parse_args(["fit", "--data", data, "--rank", "4", "3",
+    ...                                   "--out", os.path.join(folder, "factors.npz")])
+    >>> cmd_fit(args)
+    /...factors.npz: rank (4, 3), relative error ..., ... iterations, ... s
+    0
+    """
     import numpy as np
 
     import tensorpanda as tp
@@ -65,7 +101,8 @@ def cmd_fit(args) -> int:
         gan = _adapter(args.adapter, args.device)
         layer = gan.resolve_layer(args.layer)
         latents = gan.sample_latents(args.samples, seed=args.seed)
-        data = gan.features(latents, layer, batch_size=args.batch_size, progress=True)
+        # a progress bar on a terminal, none in logs
+        data = gan.features(latents, layer, batch_size=args.batch_size, progress=None)
         info = {"adapter": args.adapter, "layer": layer, "samples": args.samples,
                 "seed": args.seed}
     fit = tp.tucker2(
@@ -107,6 +144,38 @@ def _generator_for(factors, args):
 
 
 def cmd_edit(args) -> int:
+    """``tensorpanda edit``: paint an appearance into parts, as a PNG strip or a GIF.
+
+    The generator and layer are those stored in the factors file, unless ``--adapter``
+    and ``--layer`` say otherwise; one frame per ``--alpha``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by :func:`build_parser`.
+
+    Returns
+    -------
+    int
+        0; a one-line summary is printed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from tensorpanda.adapters.cli import build_parser, cmd_edit, main
+    >>> folder = tempfile.mkdtemp()
+    >>> factors = os.path.join(folder, "faces.safetensors")
+    >>> main(["fit", "--adapter", "dcgan-faces", "--samples", "32", "--rank", "all", "4",
+    ...       "--out", factors])
+    /...faces.safetensors: rank (256, 4), relative error ..., ... iterations, ... s
+    0
+    >>> args = build_parser().parse_args([
+    ...     "edit", factors, "--part", "0", "--appearance", "0", "--alpha", "-1", "0", "1",
+    ...     "--samples", "2", "--out", os.path.join(folder, "edit.png")])
+    >>> cmd_edit(args)
+    /...edit.png: 3 strengths × 2 samples
+    0
+    """
     import numpy as np
     import torch
 
@@ -134,6 +203,35 @@ def cmd_edit(args) -> int:
 
 
 def cmd_localize(args) -> int:
+    """``tensorpanda localize``: saliency maps of one appearance on fresh samples (PNG).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by :func:`build_parser`.
+
+    Returns
+    -------
+    int
+        0; a one-line summary is printed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from tensorpanda.adapters.cli import build_parser, cmd_localize, main
+    >>> folder = tempfile.mkdtemp()
+    >>> factors = os.path.join(folder, "faces.safetensors")
+    >>> main(["fit", "--adapter", "dcgan-faces", "--samples", "32", "--rank", "all", "4",
+    ...       "--out", factors])
+    /...faces.safetensors: rank (256, 4), relative error ..., ... iterations, ... s
+    0
+    >>> args = build_parser().parse_args([
+    ...     "localize", factors, "--appearance", "0", "--samples", "2",
+    ...     "--out", os.path.join(folder, "saliency.png")])
+    >>> cmd_localize(args)
+    /...saliency.png: saliency of appearance 0 on 2 samples
+    0
+    """
     import numpy as np
     import torch
 
@@ -154,6 +252,28 @@ def cmd_localize(args) -> int:
 
 
 def cmd_layers(args) -> int:
+    """``tensorpanda layers``: print an adapter's feature layers, shapes and aliases.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by :func:`build_parser`.
+
+    Returns
+    -------
+    int
+        0.
+
+    Examples
+    --------
+    >>> from tensorpanda.adapters.cli import build_parser, cmd_layers
+    >>> cmd_layers(build_parser().parse_args(["layers", "dcgan-faces"]))
+    main.2                         C×H×W = 512×4×4  alias 4x4
+    main.5                         C×H×W = 256×8×8  alias 8x8 (default)
+    main.8                         C×H×W = 128×16×16  alias 16x16
+    main.11                        C×H×W = 64×32×32  alias 32x32
+    0
+    """
     gan = _adapter(args.adapter, args.device)
     aliases = {v: k for k, v in gan.aliases.items()}
     for name, shape in gan.layers.items():
@@ -164,6 +284,40 @@ def cmd_layers(args) -> int:
 
 
 def cmd_info(args) -> int:
+    """``tensorpanda info``: print a factors file's shapes and metadata as JSON.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by :func:`build_parser`.
+
+    Returns
+    -------
+    int
+        0.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from tensorpanda.adapters.cli import build_parser, cmd_info, main
+    >>> folder = tempfile.mkdtemp()
+    >>> factors = os.path.join(folder, "faces.safetensors")
+    >>> main(["fit", "--adapter", "dcgan-faces", "--samples", "32", "--rank", "all", "4",
+    ...       "--out", factors])
+    /...faces.safetensors: rank (256, 4), relative error ..., ... iterations, ... s
+    0
+    >>> cmd_info(build_parser().parse_args(["info", factors]))
+    {
+      "model": "panda",
+      "appearances": "orthonormal",
+      ...
+      "adapter": "dcgan-faces",
+      "layer": "main.5",
+      "samples": 32,
+      "seed": 0
+    }
+    0
+    """
     import tensorpanda as tp
 
     fit = tp.load(args.factors)
@@ -181,6 +335,30 @@ def cmd_info(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    """``tensorpanda bench``: the solver benchmark of :mod:`tensorpanda.bench`.
+
+    ``--smoke`` runs it at tiny sizes (seconds); the full run takes about half an hour.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by :func:`build_parser`.
+
+    Returns
+    -------
+    int
+        The benchmark's exit code.
+
+    Examples
+    --------
+    How the command reaches this function (``cmd_bench(args)`` would then run the smoke
+    benchmark, a few seconds):
+
+    >>> from tensorpanda.adapters.cli import build_parser, cmd_bench
+    >>> args = build_parser().parse_args(["bench", "--smoke"])
+    >>> args.run is cmd_bench, args.smoke, args.markdown
+    (True, True, None)
+    """
     from tensorpanda.bench import main as bench_main
 
     argv = (["--smoke"] if args.smoke else []) + (["--markdown", args.markdown]
@@ -189,6 +367,37 @@ def cmd_bench(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    """``tensorpanda demo``: run :func:`tensorpanda.adapters.demo.run` and print its summary.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by :func:`build_parser`.
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    FileExistsError
+        If ``--out`` is not empty and ``--overwrite`` is not given.
+
+    Examples
+    --------
+    The demo takes a while (see :func:`tensorpanda.adapters.demo.run` for a miniature
+    run); a folder in use is refused before any work:
+
+    >>> import os, tempfile
+    >>> from tensorpanda.adapters.cli import build_parser, cmd_demo
+    >>> out = tempfile.mkdtemp()
+    >>> open(os.path.join(out, "notes.txt"), "w").close()
+    >>> cmd_demo(build_parser().parse_args(["demo", "--out", out, "--samples", "100"]))
+    Traceback (most recent call last):
+        ...
+    FileExistsError: ... exists and is not empty; pass overwrite=True to reuse it
+    """
     from .demo import DemoConfig, run
 
     config = DemoConfig(n_samples=args.samples, seed=args.seed)
@@ -211,6 +420,22 @@ def _generator_flags(parser, adapter_required: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``tensorpanda`` argument parser, one subcommand per ``cmd_*`` function.
+
+    Each subparser sets ``run``, the function that carries the subcommand out.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> from tensorpanda.adapters.cli import build_parser, cmd_fit
+    >>> args = build_parser().parse_args(
+    ...     ["fit", "--adapter", "dcgan-faces", "--rank", "all", "8", "--out", "f.npz"])
+    >>> args.command, args.rank, args.samples, args.solver, args.run is cmd_fit
+    ('fit', ['all', '8'], 2000, 'hals', True)
+    """
     parser = argparse.ArgumentParser(
         prog="tensorpanda",
         description="Parts and appearances in the feature maps of image generators (PandA).",
@@ -284,6 +509,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tensorpanda`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments; ``None`` reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code: 0, or 2 after a one-line message on stderr for bad arguments,
+        missing files and unknown names (argparse's own usage errors exit with 2 too).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from tensorpanda.adapters.cli import main
+    >>> main(["layers", "dcgan-faces"])
+    main.2                         C×H×W = 512×4×4  alias 4x4
+    main.5                         C×H×W = 256×8×8  alias 8x8 (default)
+    main.8                         C×H×W = 128×16×16  alias 16x16
+    main.11                        C×H×W = 64×32×32  alias 32x32
+    0
+    >>> main(["info", os.path.join(tempfile.mkdtemp(), "missing.npz")])  # message on stderr
+    2
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -24,10 +24,10 @@ build of torch.
 Examples
 --------
 >>> from tensorpanda.adapters import load
->>> gan = load("dcgan-faces")                        # doctest: +SKIP
->>> images = gan.generate(gan.sample_latents(16))   # doctest: +SKIP
->>> images.shape                                     # doctest: +SKIP
-torch.Size([16, 3, 64, 64])
+>>> gan = load("dcgan-faces")
+>>> images = gan.generate(gan.sample_latents(4))
+>>> images.shape
+torch.Size([4, 3, 64, 64])
 """
 
 from __future__ import annotations
@@ -83,9 +83,20 @@ class DCGANFaces(Adapter):
 
     Examples
     --------
-    >>> gan = DCGANFaces()                             # doctest: +SKIP
-    >>> gan.layers["main.5"], gan.aliases["8x8"]       # doctest: +SKIP
-    ((256, 8, 8), 'main.5')
+    >>> from tensorpanda.adapters import DCGANFaces
+    >>> gan = DCGANFaces()
+    >>> gan.layers["main.5"], gan.aliases["8x8"], gan.default_layer
+    ((256, 8, 8), 'main.5', 'main.5')
+    >>> gan.weights_path.name
+    'weights.tar'
+
+    A checkpoint of one's own, here the generator's state dict saved again:
+
+    >>> import os, tempfile, torch
+    >>> path = os.path.join(tempfile.mkdtemp(), "generator.pt")
+    >>> torch.save(gan.generator.state_dict(), path)
+    >>> DCGANFaces(weights=path).latent_shape
+    (100,)
     """
 
     name = "dcgan-faces"

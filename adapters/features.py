@@ -42,13 +42,21 @@ class FeatureStream:
 
     Examples
     --------
+    >>> import torch
     >>> from tensorpanda.adapters import load
-    >>> gan = load("dcgan-faces")                             # doctest: +SKIP
-    >>> stream = gan.features(gan.sample_latents(100), "main.5", batch_size=32)  # doctest: +SKIP
-    >>> stream.shape, len(stream)                             # doctest: +SKIP
-    ((100, 256, 8, 8), 4)
+    >>> gan = load("dcgan-faces")
+    >>> stream = gan.features(gan.sample_latents(48), "main.5", batch_size=16)
+    >>> stream.shape, len(stream), stream.dtype
+    ((48, 256, 8, 8), 3, torch.float32)
     >>> gram = sum(torch.einsum("bcs,bct->st", Z.flatten(2), Z.flatten(2))
-    ...            for Z in stream)                           # doctest: +SKIP
+    ...            for Z in stream)
+    >>> gram.shape
+    torch.Size([64, 64])
+
+    Every pass gives the same batches:
+
+    >>> torch.equal(next(iter(stream)), next(iter(stream)))
+    True
     """
 
     def __init__(

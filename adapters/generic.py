@@ -44,6 +44,7 @@ class GenericAdapter(Adapter):
     --------
     >>> import torch
     >>> from torch import nn
+    >>> from tensorpanda.adapters import GenericAdapter
     >>> net = nn.Sequential(nn.ConvTranspose2d(16, 8, 4), nn.ReLU(),
     ...                     nn.ConvTranspose2d(8, 3, 4, 2, 1), nn.Tanh())
     >>> gan = GenericAdapter(net, lambda n, g: torch.randn(n, 16, 1, 1, generator=g))

@@ -10,6 +10,7 @@ Examples
 --------
 >>> import torch
 >>> from torch import nn
+>>> from tensorpanda.adapters import Trace
 >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
 >>> x = torch.ones(4, 2)
 >>> with Trace(net, "1", retain_output=True, stop=True) as t:
@@ -84,8 +85,14 @@ def find_module(model: nn.Module, name: str) -> nn.Module:
     Examples
     --------
     >>> from torch import nn
-    >>> find_module(nn.Sequential(nn.ReLU()), "0")
+    >>> from tensorpanda.adapters.hooks import find_module
+    >>> net = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU(), nn.Tanh()))
+    >>> find_module(net, "1.0")
     ReLU()
+    >>> find_module(net, "2")
+    Traceback (most recent call last):
+        ...
+    ValueError: Sequential has no submodule named '2'; valid names are: '0', '1', '1.0', '1.1'.
     """
     modules = dict(model.named_modules())
     if name not in modules or name == "":
@@ -136,6 +143,7 @@ class Trace:
     --------
     >>> import torch
     >>> from torch import nn
+    >>> from tensorpanda.adapters import Trace
     >>> net = nn.Sequential(nn.Linear(2, 2), nn.Tanh())
     >>> with Trace(net, "0", edit_output=lambda out: out + 1.0, retain_output=True) as t:
     ...     _ = net(torch.zeros(1, 2))
@@ -255,6 +263,7 @@ def forward_hooks(model: nn.Module) -> dict[str, int]:
     Examples
     --------
     >>> from torch import nn
+    >>> from tensorpanda.adapters import Trace, forward_hooks
     >>> net = nn.Sequential(nn.ReLU())
     >>> with Trace(net, "0"):
     ...     forward_hooks(net)
@@ -273,10 +282,29 @@ def forward_hooks(model: nn.Module) -> dict[str, int]:
 def assert_no_hooks(model: nn.Module) -> None:
     """Raise ``AssertionError`` if any module of ``model`` still carries a forward hook.
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Raises
+    ------
+    AssertionError
+        If :func:`forward_hooks` finds a hook; the message names the modules.
+
     Examples
     --------
     >>> from torch import nn
-    >>> assert_no_hooks(nn.Sequential(nn.ReLU()))
+    >>> from tensorpanda.adapters import Trace, assert_no_hooks
+    >>> net = nn.Sequential(nn.ReLU())
+    >>> with Trace(net, "0"):
+    ...     pass
+    >>> assert_no_hooks(net)                     # the Trace removed its hook on exit
+    >>> handle = net[0].register_forward_hook(lambda module, inputs, output: None)
+    >>> assert_no_hooks(net)
+    Traceback (most recent call last):
+        ...
+    AssertionError: forward hooks left on modules: {'0': 1}
+    >>> handle.remove()
     """
     left = forward_hooks(model)
     if left:

@@ -30,6 +30,7 @@ class Latents:
     Examples
     --------
     >>> import torch
+    >>> from tensorpanda.adapters import Latents
     >>> lat = Latents(torch.zeros(10, 100))
     >>> len(lat), len(lat[2:5])
     (10, 3)
@@ -62,7 +63,27 @@ class Latents:
         return self.z.shape[0]
 
     def __getitem__(self, index: int | slice) -> Latents:
-        """Samples ``index`` (an int gives a batch of one), keeping the sample axis."""
+        """Samples ``index`` (an int gives a batch of one), keeping the sample axis.
+
+        Parameters
+        ----------
+        index : int or slice
+
+        Returns
+        -------
+        Latents
+            The selected rows of ``z`` and ``condition``; the same truncation.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorpanda.adapters import Latents
+        >>> lat = Latents(torch.arange(12.0).reshape(6, 2), torch.eye(6), truncation=0.5)
+        >>> lat[-1].z, lat[-1].condition.shape, lat[-1].truncation
+        (tensor([[10., 11.]]), torch.Size([1, 6]), 0.5)
+        >>> len(lat[::2])
+        3
+        """
         if isinstance(index, int):
             n = len(self)
             if not -n <= index < n:
@@ -76,9 +97,19 @@ class Latents:
     def batches(self, batch_size: int) -> Iterator[Latents]:
         """Consecutive batches of at most ``batch_size`` samples, in order.
 
+        Parameters
+        ----------
+        batch_size : int
+            A positive integer.
+
+        Yields
+        ------
+        Latents
+
         Examples
         --------
         >>> import torch
+        >>> from tensorpanda.adapters import Latents
         >>> [len(b) for b in Latents(torch.zeros(5, 2)).batches(2)]
         [2, 2, 1]
         """
@@ -94,6 +125,28 @@ class Latents:
         """Move the codes and conditioning to ``device`` and cast them to ``dtype``.
 
         With ``copy=True`` the tensors are always new, never views of these ones.
+
+        Parameters
+        ----------
+        device : torch.device or str, optional
+        dtype : torch.dtype, optional
+        copy : bool, default False
+
+        Returns
+        -------
+        Latents
+            The truncation value is kept.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorpanda.adapters import Latents
+        >>> lat = Latents(torch.zeros(3, 4), torch.ones(3, 2))
+        >>> lat64 = lat.to(dtype=torch.float64)
+        >>> lat64.z.dtype, lat64.condition.dtype
+        (torch.float64, torch.float64)
+        >>> lat.to("cpu").z is lat.z, lat.to("cpu", copy=True).z is lat.z
+        (True, False)
         """
         kw = dict(device=device, dtype=dtype, copy=copy)
         cond = None if self.condition is None else self.condition.to(**kw)

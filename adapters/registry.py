@@ -12,11 +12,19 @@ import, and the factory's module is imported only when that adapter is loaded.
 
 Examples
 --------
->>> from tensorpanda.adapters import available, load, register
+>>> import torch
+>>> from torch import nn
+>>> from tensorpanda.adapters import GenericAdapter, available, load, register
 >>> "dcgan-faces" in available()
 True
->>> register("my-gan", lambda **kw: make_my_adapter(**kw))     # doctest: +SKIP
->>> gan = load("my-gan", device="cuda")                        # doctest: +SKIP
+>>> def make_my_adapter(device="cpu"):
+...     net = nn.Sequential(nn.ConvTranspose2d(8, 3, 4), nn.Tanh()).to(device)
+...     return GenericAdapter(net, lambda n, g: torch.randn(n, 8, 1, 1, generator=g),
+...                           name="my-gan")
+>>> register("my-gan", make_my_adapter, overwrite=True)
+>>> gan = load("my-gan", device="cpu")
+>>> gan.name, gan.layers
+('my-gan', {'0': (3, 4, 4), '1': (3, 4, 4)})
 """
 
 from __future__ import annotations
@@ -62,11 +70,25 @@ def register(name: str, factory: Factory | str, *, overwrite: bool = False) -> N
     Raises
     ------
     ValueError
-        If ``name`` is taken and ``overwrite`` is False.
+        If ``name`` is empty, or taken and ``overwrite`` is False.
+    TypeError
+        If ``factory`` is neither a callable nor a ``"module:attribute"`` string.
 
     Examples
     --------
-    >>> register("toy", lambda **kw: None)              # doctest: +SKIP
+    A factory by name, imported only when loaded (here the built-in DCGAN under a second
+    name); ``overwrite=True`` makes a re-run replace the earlier registration:
+
+    >>> from tensorpanda.adapters import available, load, register
+    >>> register("faces", "tensorpanda.adapters.dcgan:DCGANFaces", overwrite=True)
+    >>> "faces" in available()
+    True
+    >>> load("faces").latent_shape
+    (100,)
+    >>> register("dcgan-faces", lambda **kw: None)
+    Traceback (most recent call last):
+        ...
+    ValueError: an adapter named 'dcgan-faces' is already registered; pass overwrite=True
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"adapter name must be a non-empty string, got {name!r}")
@@ -95,8 +117,15 @@ def _entry_points() -> dict[str, EntryPoint]:
 def available() -> list[str]:
     """Names that :func:`load` accepts, sorted.
 
+    Returns
+    -------
+    list of str
+        Built-ins, :func:`register`-ed names and entry points of the group
+        ``tensorpanda.adapters``.
+
     Examples
     --------
+    >>> from tensorpanda.adapters import available
     >>> sorted(set(available()) & {"biggan", "dcgan-faces"})
     ['biggan', 'dcgan-faces']
     """
@@ -146,11 +175,26 @@ def load(name: str, /, **kwargs: Any) -> Adapter:
     ------
     ValueError
         If no adapter has that name; the message lists the available ones.
+    TypeError
+        If the factory returns something that is not an :class:`Adapter`.
 
     Examples
     --------
-    >>> gan = load("dcgan-faces")                                      # doctest: +SKIP
-    >>> small = load("biggan", config=cfg, random_weights=True)        # doctest: +SKIP
+    >>> from tensorpanda.adapters import load
+    >>> gan = load("dcgan-faces")
+    >>> gan
+    <DCGANFaces 'dcgan-faces' on cpu, torch.float32>
+    >>> cfg = dict(output_dim=32, z_dim=16, class_embed_dim=16, channel_width=4,
+    ...            num_classes=10, attention_layer_position=2,
+    ...            layers=[(False, 16, 16), (True, 16, 8), (True, 8, 4), (False, 4, 2),
+    ...                    (True, 2, 1)])
+    >>> small = load("biggan", config=cfg, random_weights=True)
+    >>> small.num_classes, small.latent_shape
+    (10, (16,))
+    >>> load("stylegan9")
+    Traceback (most recent call last):
+        ...
+    ValueError: no adapter named 'stylegan9'; available adapters: ...
     """
     entry = _resolve(name)
     if isinstance(entry, EntryPoint):

@@ -87,10 +87,20 @@ def main(argv=None) -> int:
     lines = table(methods, regions, results, setting, n_eval, n_select, total, argv, args)
     print("\n".join(lines))
     if args.figure:
-        write_figures(Path(args.figure), gan, regions, results, evaluation, setting)
+        grids = write_figures(Path(args.figure), gan, regions, results, evaluation, setting)
+        lines += figure_links(grids, methods, Path(args.markdown or ".").parent)
     if args.markdown:
         Path(args.markdown).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
+
+
+def figure_links(grids: dict, methods, page_folder: Path) -> list[str]:
+    """Markdown image links to the grids, relative to the page that shows them."""
+    order = ", ".join(["the region"] + [m.name for m in methods])
+    lines = ["", f"Each grid shows, row by row: {order}, on the same 6 evaluation samples.", ""]
+    for name, path in grids.items():
+        lines += [f"### {name}", "", f"![{name}]({os.path.relpath(path, page_folder)})", ""]
+    return lines
 
 
 def table(methods, regions, results, setting, n_eval, n_select, total, argv, args):
@@ -118,6 +128,10 @@ def table(methods, regions, results, setting, n_eval, n_select, total, argv, arg
             mean, std = tp.summarize(by[(method.name, name)].roir)
             cells.append(f"{mean:.2f} ± {std:.2f}")
         lines.append(f"| {method.name} | " + " | ".join(cells) + f" | {method.seconds:.2f} |")
+    # A change spread evenly over the image scores sqrt(outside area / inside area): the
+    # ROIR of an edit that ignores the region altogether.
+    uniform = [f"{np.sqrt((~m).sum() / m.sum()):.2f}" for m in regions.values()]
+    lines.append("| uniform change (reference) | " + " | ".join(uniform) + " | |")
     lines += ["", "The edit each method chose:", "",
               "| region | method | edit | strength α | inside change |", "|---|---|---|---|---|"]
     for r in results:
@@ -126,9 +140,11 @@ def table(methods, regions, results, setting, n_eval, n_select, total, argv, arg
     return lines
 
 
-def write_figures(folder: Path, gan, regions, results, evaluation, setting) -> None:
-    """For each region: the region, then each method's edit on the same 6 samples."""
+def write_figures(folder: Path, gan, regions, results, evaluation, setting) -> dict:
+    """For each region: the region, then each method's edit on the same 6 samples.
+    Returns the path of each region's grid."""
     folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
     shown = evaluation[:6]
     images = gan.generate(shown)
     for name, region in regions.items():
@@ -136,8 +152,10 @@ def write_figures(folder: Path, gan, regions, results, evaluation, setting) -> N
         for r in (r for r in results if r.region == name):
             rows.append(figures._images_hwc(r.edit(shown, r.alpha)))
         slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
-        figures.save_png(figures.grid(np.concatenate(rows), 6, upscale=2),
-                         folder / f"{slug}.png", overwrite=True)
+        paths[name] = folder / f"{slug}.png"
+        figures.save_png(figures.grid(np.concatenate(rows), 6, upscale=2), paths[name],
+                         overwrite=True)
+    return paths
 
 
 if __name__ == "__main__":

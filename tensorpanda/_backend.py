@@ -82,6 +82,12 @@ def dtype_name(context: dict) -> str:
     return np.dtype(dtype).name
 
 
+def min_along(x, axis: int):
+    """The minimum along one axis as a plain tensor on every backend (TensorLy's ``min``
+    with an axis returns torch's (values, indices) pair on the pytorch backend)."""
+    return -tl.max(-x, axis=axis)
+
+
 def positive_part(x):
     return (tl.abs(x) + x) / 2
 

@@ -29,7 +29,15 @@ from .init import top_eigenvectors
 @dataclass
 class LatentDirections:
     """Unit latent directions ``U`` (k × latent_dim), sorted from most to least important,
-    with the score that sorted them (eigenvalues or explained variances)."""
+    with the score that sorted them (eigenvalues or explained variances).
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> d = tp.sefa(np.random.default_rng(0).standard_normal((20, 5)), 2)
+    >>> d.method, d.U.shape, d.scores.shape
+    ('sefa', (2, 5), (2,))
+    """
 
     U: object
     scores: np.ndarray
@@ -65,7 +73,8 @@ def sefa(weight, n_directions: int | None = None) -> LatentDirections:
 
 @dataclass
 class PCA:
-    """Principal components (k × D, orthonormal rows), the mean, and explained variances."""
+    """Principal components (k × D, orthonormal rows), the mean, and explained variances;
+    see :func:`pca`."""
 
     components: object
     mean: object
@@ -88,6 +97,14 @@ def pca(activations, n_components: int, random_state=0) -> PCA:
 
     Uses a randomized subspace iteration on Yᵀ Y, so the D × D covariance is never formed
     (GANSpace's early layers have thousands of dimensions).
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> Y = np.random.default_rng(0).standard_normal((100, 12)) * np.arange(1, 13)
+    >>> p = tp.pca(Y, 3)
+    >>> p.components.shape, bool(np.all(np.diff(p.variances) <= 0))
+    ((3, 12), True)
     """
     Y = _as_float(activations)
     N = tl.shape(Y)[0]

@@ -252,7 +252,8 @@ def section_b(cfg, folder: str) -> list[str]:
         "| data (N, C, S), float32 memmap | measure | value |",
         "|---|---|---|",
         f"| ({n}, {C}, {S}) | bare Gram product, best of 2 (s) | {min(grams):.2f} |",
-        f"| ({n}, {C}, {S}) | R_C = C fit (mu), best of 2 (s) | {min(fits):.2f} |",
+        f"| ({n}, {C}, {S}) | R_C = C fit ({fit.info['solver']}), best of 2 (s) "
+        f"| {min(fits):.2f} |",
         f"| ({n}, {C}, {S}) | **fit / bare Gram** | **{min(fits) / min(grams):.2f}** |",
         f"| ({n}, {C}, {S}) | R_C = C: passes over the data | {fit.info['n_passes']} |",
         f"| ({n}, {C}, {S}) | R_C = {cfg['low_rank']} < C: passes to converge "

@@ -162,7 +162,16 @@ def sweep(delta, alphas: Sequence[float]):
 
 
 def apply(Z, delta):
-    """Z + Δ for feature maps Z of shape (N, C, *spatial) or (C, *spatial)."""
+    """Z + Δ for feature maps Z of shape (N, C, *spatial) or (C, *spatial).
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> Z = np.random.default_rng(0).random((30, 6, 4, 4))
+    >>> fit = tp.tucker2(Z, (None, 3))
+    >>> tp.apply(Z[:2], tp.edit_direction(fit, 0, 1, alpha=2.0)).shape
+    (2, 6, 4, 4)
+    """
     Z = B.to_backend(Z, B.context_of(delta))
     if tuple(tl.shape(Z))[-tl.ndim(delta) :] != tuple(tl.shape(delta)):
         raise ValueError(

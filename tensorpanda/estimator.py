@@ -50,7 +50,7 @@ class Tucker2:
         rank,
         *,
         model: str = "panda",
-        solver: str = "mu",
+        solver: str = "hals",
         init="svd",
         appearances: str = "orthonormal",
         tol: float = 1e-6,
@@ -84,9 +84,25 @@ class Tucker2:
         return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
     def get_params(self) -> dict:
+        """The constructor's parameters, by name.
+
+        Examples
+        --------
+        >>> from tensorpanda import Tucker2
+        >>> Tucker2((None, 4), solver="hals").get_params()["solver"]
+        'hals'
+        """
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params) -> Tucker2:
+        """Change constructor parameters; unknown names raise ``ValueError``.
+
+        Examples
+        --------
+        >>> from tensorpanda import Tucker2
+        >>> Tucker2((None, 4)).set_params(tol=1e-8).tol
+        1e-08
+        """
         unknown = set(params) - set(self._param_names())
         if unknown:
             raise ValueError(
@@ -105,7 +121,16 @@ class Tucker2:
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, data) -> Tucker2:
-        """Fit the factors to ``data`` (any source :func:`tucker2` accepts)."""
+        """Fit the factors to ``data`` (any source :func:`tucker2` accepts).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorpanda import Tucker2
+        >>> Z = np.random.default_rng(0).random((40, 5, 3, 3))
+        >>> Tucker2((None, 2), random_state=0).fit(Z).parts_.shape
+        (9, 2)
+        """
         config = self._config()
         self._set(fit(as_source(data, config.batch_size), config))
         self._stats = None  # a later partial_fit starts afresh
@@ -118,6 +143,17 @@ class Tucker2:
         same factors as ``fit`` on their concatenation read in the same batches. Needs a
         single-pass fit: R_C = C with orthonormal appearances (or a Tucker model), a Gram
         solver and held statistics.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorpanda import Tucker2
+        >>> Z = np.random.default_rng(0).random((40, 5, 3, 3))
+        >>> est = Tucker2((None, 2), random_state=0)
+        >>> for batch in (Z[:20], Z[20:]):
+        ...     est = est.partial_fit(batch)
+        >>> est.n_samples_seen_
+        40
         """
         config = self._config()
         if config.solver not in ("mu", "hals", "pgd"):
@@ -159,15 +195,25 @@ class Tucker2:
 
     # -- cores ---------------------------------------------------------------------------------
     def transform(self, data):
-        """Cores of each sample, shape (N, R_C, R_S)."""
+        """Cores of each sample, shape (N, R_C, R_S); see the class example."""
         return self._check_fitted().transform(data, self.batch_size)
 
     def fit_transform(self, data):
-        """``fit(data).transform(data)``."""
+        """``fit(data).transform(data)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorpanda import Tucker2
+        >>> Z = np.random.default_rng(0).random((40, 5, 3, 3))
+        >>> Tucker2((3, 2), random_state=0).fit_transform(Z).shape
+        (40, 3, 2)
+        """
         return self.fit(data).transform(data)
 
     def inverse_transform(self, cores):
-        """Feature maps A G_i Pᵀ from cores, shape (N, C, *spatial)."""
+        """Feature maps A G_i Pᵀ from cores, shape (N, C, *spatial); see the class
+        example."""
         return self._check_fitted().inverse_transform(cores)
 
 

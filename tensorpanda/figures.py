@@ -28,7 +28,15 @@ _ANCHORS = np.array(
 
 
 def colorize(maps) -> np.ndarray:
-    """Values in [0, 1] (any shape) to RGB in [0, 1] (shape + (3,))."""
+    """Values in [0, 1] (any shape) to RGB in [0, 1] (shape + (3,)).
+
+    Examples
+    --------
+    >>> from tensorpanda import figures
+    >>> figures.colorize([0.0, 1.0]).round(2)
+    array([[0.  , 0.  , 0.02],
+           [0.99, 1.  , 0.75]])
+    """
     x = np.clip(np.asarray(B.to_host(maps), dtype=np.float64), 0, 1) * (len(_ANCHORS) - 1)
     low = np.minimum(np.floor(x).astype(int), len(_ANCHORS) - 2)
     frac = (x - low)[..., None]
@@ -58,7 +66,15 @@ def _resize_maps(maps, size: tuple[int, int]) -> np.ndarray:
 
 def overlay(images, maps, strength: float = 0.6) -> np.ndarray:
     """Heat maps blended over images: (N, H, W, 3) in [0, 1]. ``maps`` (N, h, w) or (h, w)
-    are resized to the images; ``strength`` scales the blend by the map's value."""
+    are resized to the images; ``strength`` scales the blend by the map's value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda import figures
+    >>> figures.overlay(np.zeros((2, 3, 8, 8)), np.ones((4, 4))).shape
+    (2, 8, 8, 3)
+    """
     X = _images_hwc(images)
     M = _resize_maps(maps, X.shape[1:3])
     M = np.broadcast_to(M, X.shape[:3])
@@ -67,7 +83,15 @@ def overlay(images, maps, strength: float = 0.6) -> np.ndarray:
 
 
 def grid(tiles: np.ndarray, columns: int, pad: int = 2, upscale: int = 1) -> np.ndarray:
-    """Tiles (K, H, W, 3) in [0, 1] laid out row by row; returns a uint8 (H', W', 3) image."""
+    """Tiles (K, H, W, 3) in [0, 1] laid out row by row; returns a uint8 (H', W', 3) image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda import figures
+    >>> figures.grid(np.zeros((5, 8, 8, 3)), columns=3).shape   # 2 rows of 3, padded
+    (22, 32, 3)
+    """
     tiles = np.asarray(tiles)
     if upscale > 1:
         tiles = tiles.repeat(upscale, axis=1).repeat(upscale, axis=2)
@@ -91,7 +115,16 @@ def _writable(path, overwrite: bool) -> Path:
 
 
 def save_png(image: np.ndarray, path, overwrite: bool = False) -> Path:
-    """Write a uint8 (H, W, 3) image."""
+    """Write a uint8 (H, W, 3) image; an existing file is kept unless ``overwrite``.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from tensorpanda import figures
+    >>> path = os.path.join(tempfile.mkdtemp(), "grid.png")
+    >>> figures.save_png(figures.grid(np.zeros((2, 8, 8, 3)), 2), path).name
+    'grid.png'
+    """
     from PIL import Image
 
     path = _writable(path, overwrite)
@@ -104,6 +137,16 @@ def parts_figure(parts, images, path, upscale: int = 2, overwrite: bool = False)
     normalised), the next rows one image each with every part overlaid.
 
     ``parts`` is (R_S, h, w) (e.g. ``factors.parts``); ``images`` (N, 3, H, W).
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile, tensorpanda as tp
+    >>> from tensorpanda import figures
+    >>> fit = tp.tucker2(np.random.default_rng(0).random((30, 4, 4, 4)), (None, 3))
+    >>> images = np.random.default_rng(1).random((2, 3, 16, 16))
+    >>> path = os.path.join(tempfile.mkdtemp(), "parts.png")
+    >>> figures.parts_figure(fit.parts, images, path).name
+    'parts.png'
     """
     P = np.asarray(B.to_host(parts), dtype=np.float64)
     low = P.min(axis=(1, 2), keepdims=True)
@@ -118,7 +161,17 @@ def parts_figure(parts, images, path, upscale: int = 2, overwrite: bool = False)
 
 def edit_strip(frames, path, upscale: int = 2, overwrite: bool = False) -> Path:
     """Edits over strengths: ``frames`` (T, N, 3, H, W); one row per sample, one column per
-    strength."""
+    strength.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from tensorpanda import figures
+    >>> frames = np.random.default_rng(0).random((5, 2, 3, 16, 16))   # 5 strengths, 2 samples
+    >>> path = os.path.join(tempfile.mkdtemp(), "strip.png")
+    >>> figures.edit_strip(frames, path).name
+    'strip.png'
+    """
     F = np.asarray(B.to_host(frames), dtype=np.float64)
     if F.ndim != 5:
         raise ValueError(f"frames must have shape (T, N, 3, H, W), got {F.shape}")
@@ -131,7 +184,17 @@ def edit_gif(
     frames, path, duration_ms: int = 100, upscale: int = 2, overwrite: bool = False
 ) -> Path:
     """An animation over strengths: frame t shows every sample edited with strength α_t, and
-    the animation plays forward then back."""
+    the animation plays forward then back.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from tensorpanda import figures
+    >>> frames = np.random.default_rng(0).random((5, 2, 3, 16, 16))
+    >>> path = os.path.join(tempfile.mkdtemp(), "edit.gif")
+    >>> figures.edit_gif(frames, path).name
+    'edit.gif'
+    """
     from PIL import Image
 
     F = np.asarray(B.to_host(frames), dtype=np.float64)
@@ -146,7 +209,17 @@ def edit_gif(
 
 
 def saliency_figure(images, maps, path, upscale: int = 2, overwrite: bool = False) -> Path:
-    """Images (first row), their saliency maps (second) and the overlay (third)."""
+    """Images (first row), their saliency maps (second) and the overlay (third).
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from tensorpanda import figures
+    >>> rng = np.random.default_rng(0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "saliency.png")
+    >>> figures.saliency_figure(rng.random((2, 3, 16, 16)), rng.random((2, 4, 4)), path).name
+    'saliency.png'
+    """
     X = _images_hwc(images)
     M = _resize_maps(maps, X.shape[1:3])
     rows = [X, colorize(M), overlay(images, M)]

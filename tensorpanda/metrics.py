@@ -18,9 +18,12 @@ def reconstruction_error(factors: Factorization, data, relative: bool = True) ->
     --------
     >>> import numpy as np, tensorpanda as tp
     >>> Z = np.random.default_rng(0).standard_normal((50, 6, 3, 3))
-    >>> fit = tp.tucker2(Z, rank=(6, 9))          # every position its own part
-    >>> round(tp.reconstruction_error(fit, Z), 6)
+    >>> exact = tp.tucker2(Z, rank=(6, 9), model="tucker")  # full ranks, free cores
+    >>> round(tp.reconstruction_error(exact, Z), 6)
     0.0
+    >>> error = tp.reconstruction_error(tp.tucker2(Z, rank=(6, 3)), Z)  # 3 parts of 9
+    >>> 0 < error < 1
+    True
     """
     residual, total = 0.0, 0.0
     for batch in as_source(data):
@@ -82,7 +85,14 @@ def roir(original, edited, mask) -> np.ndarray:
 
 
 def summarize(values) -> tuple[float, float]:
-    """(mean, standard deviation) over the finite values."""
+    """(mean, standard deviation) over the finite values.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> tp.summarize([1.0, 3.0, np.inf])
+    (2.0, 1.0)
+    """
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     return (float(values.mean()), float(values.std())) if values.size else (np.nan, np.nan)

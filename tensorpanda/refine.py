@@ -26,7 +26,7 @@ def refine(
     factors: Factorization,
     data,
     *,
-    solver: str = "mu",
+    solver: str = "hals",
     max_iter: int = 200,
     tol: float = 1e-6,
 ):

@@ -95,7 +95,17 @@ class Factorization:
         return tl.dot(A_pinv, tl.transpose(self.A)), right
 
     def transform(self, data, batch_size: int | None = None):
-        """Cores G_i of each sample, shape (N, R_C, R_S)."""
+        """Cores G_i of each sample, shape (N, R_C, R_S): Aᵀ Z_i P for the tied model,
+        A⁺ Z_i (P⁺)ᵀ for the free one.
+
+        Examples
+        --------
+        >>> import numpy as np, tensorpanda as tp
+        >>> Z = np.random.default_rng(0).random((30, 5, 3, 3))
+        >>> fit = tp.tucker2(Z, rank=(4, 2), random_state=0)
+        >>> fit.transform(Z).shape
+        (30, 4, 2)
+        """
         left, right = self._projections()
         cores = []
         for batch in as_source(data, batch_size):
@@ -105,7 +115,16 @@ class Factorization:
         return tl.concatenate(cores, axis=0)
 
     def inverse_transform(self, cores):
-        """Feature maps A G_i Pᵀ from cores (N, R_C, R_S), shape (N, C, *spatial_shape)."""
+        """Feature maps A G_i Pᵀ from cores (N, R_C, R_S), shape (N, C, *spatial_shape).
+
+        Examples
+        --------
+        >>> import numpy as np, tensorpanda as tp
+        >>> Z = np.random.default_rng(0).random((30, 5, 3, 3))
+        >>> fit = tp.tucker2(Z, rank=(4, 2), random_state=0)
+        >>> fit.inverse_transform(fit.transform(Z)).shape
+        (30, 5, 3, 3)
+        """
         G = B.to_backend(cores, B.context_of(self.A))
         if tl.ndim(G) != 3 or tuple(tl.shape(G)[1:]) != self.rank:
             raise ValueError(
@@ -116,7 +135,16 @@ class Factorization:
         return tl.reshape(Z, (tl.shape(G)[0], self.n_channels, *self.spatial_shape))
 
     def reconstruct(self, data, batch_size: int | None = None):
-        """Ẑ_i for each sample: ``inverse_transform(transform(data))``."""
+        """Ẑ_i for each sample: ``inverse_transform(transform(data))``.
+
+        Examples
+        --------
+        >>> import numpy as np, tensorpanda as tp
+        >>> Z = np.random.default_rng(0).random((30, 5, 3, 3))
+        >>> fit = tp.tucker2(Z, rank=(5, 9), model="tucker")  # full ranks, free cores: exact
+        >>> bool(np.allclose(fit.reconstruct(Z), Z))
+        True
+        """
         return self.inverse_transform(self.transform(data, batch_size))
 
     def _check_layout(self, Z) -> None:
@@ -130,20 +158,39 @@ class Factorization:
     # -- persistence -------------------------------------------------------------------------
     def save(self, path, overwrite: bool = False) -> None:
         """Write the factors and their metadata to ``.safetensors`` or ``.npz`` (no pickle).
-        An existing file is kept unless ``overwrite=True``."""
+        An existing file is kept unless ``overwrite=True``.
+
+        Examples
+        --------
+        >>> import numpy as np, os, tempfile, tensorpanda as tp
+        >>> fit = tp.tucker2(np.random.default_rng(0).random((30, 5, 3, 3)), rank=(4, 2))
+        >>> path = os.path.join(tempfile.mkdtemp(), "factors.npz")
+        >>> fit.save(path)
+        >>> tp.Factorization.load(path).rank
+        (4, 2)
+        """
         from .io import save
 
         save(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path) -> Factorization:
-        """Read factors written by :meth:`save` (onto the active backend)."""
+        """Read factors written by :meth:`save` (onto the active backend). See :meth:`save`
+        for an example."""
         from .io import load
 
         return load(path)
 
     def to_numpy(self) -> Factorization:
-        """A copy with numpy factors (for plotting or saving from any backend)."""
+        """A copy with numpy factors (for plotting or saving from any backend).
+
+        Examples
+        --------
+        >>> import numpy as np, tensorpanda as tp
+        >>> fit = tp.tucker2(np.random.default_rng(0).random((30, 5, 3, 3)), rank=(4, 2))
+        >>> type(fit.to_numpy().P).__name__
+        'ndarray'
+        """
         return Factorization(
             A=B.to_host(self.A),
             P=B.to_host(self.P),

@@ -21,7 +21,17 @@ from .result import Factorization
 
 def interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
     """The (n_out × n_in) matrix of 1-D linear interpolation with half-pixel centres (the
-    convention of PIL and of torch's ``align_corners=False``)."""
+    convention of PIL and of torch's ``align_corners=False``).
+
+    Examples
+    --------
+    >>> from tensorpanda.saliency import interpolation_matrix
+    >>> interpolation_matrix(2, 4)
+    array([[1.  , 0.  ],
+           [0.75, 0.25],
+           [0.25, 0.75],
+           [0.  , 1.  ]])
+    """
     x = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
     x = np.clip(x, 0, n_in - 1)
     left = np.floor(x).astype(int)
@@ -34,7 +44,17 @@ def interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 
 def upsample(maps, size: tuple[int, int]):
-    """Bilinear upsampling of maps (..., H, W) to (..., h, w), on any backend."""
+    """Bilinear upsampling of maps (..., H, W) to (..., h, w), on any backend.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> tp.upsample(np.eye(2), (4, 4)).round(2)
+    array([[1.  , 0.75, 0.25, 0.  ],
+           [0.75, 0.62, 0.38, 0.25],
+           [0.25, 0.38, 0.62, 0.75],
+           [0.  , 0.25, 0.75, 1.  ]])
+    """
     H, W = tl.shape(maps)[-2:]
     ctx = B.context_of(maps)
     dtype = B.dtype_name(ctx)
@@ -47,7 +67,7 @@ def _normalise(maps):
     """Min-max to [0, 1] per map (a constant map becomes 0)."""
     n = tl.shape(maps)[0]
     flat = tl.reshape(maps, (n, -1))
-    low = tl.min(flat, axis=1)
+    low = B.min_along(flat, axis=1)
     span = tl.max(flat, axis=1) - low
     span = tl.where(span > 0, span, tl.ones(tl.shape(span), **B.context_of(maps)))
     return tl.reshape((flat - low[:, None]) / span[:, None], tl.shape(maps))

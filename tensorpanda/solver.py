@@ -51,7 +51,7 @@ class Config:
 
     rank: tuple
     model: str = "panda"
-    solver: str = "mu"
+    solver: str = "hals"
     init: object = "svd"
     appearances: str = "orthonormal"
     tol: float = 1e-6
@@ -406,7 +406,7 @@ def tucker2(
     rank,
     *,
     model: str = "panda",
-    solver: str = "mu",
+    solver: str = "hals",
     init="svd",
     appearances: str = "orthonormal",
     tol: float = 1e-6,
@@ -438,10 +438,11 @@ def tucker2(
     rank : (int or None, int)
         (R_C, R_S): number of appearances and of parts. ``R_C=None`` means all C channels.
     model : {"panda", "tucker"}
-    solver : {"mu", "hals", "pgd", "adam", "paper"}
-        ``mu`` multiplicative updates, ``hals`` column-wise updates, ``pgd`` projected
-        gradient, all on the S×S / C×C statistics (see ``docs/``); ``adam`` minibatch
-        autograd steps (pytorch and jax backends); ``paper`` the original optimiser.
+    solver : {"hals", "mu", "pgd", "adam", "paper"}
+        ``hals`` column-wise updates (the default: fewest iterations), ``mu``
+        multiplicative updates, ``pgd`` projected gradient, all on the S×S / C×C statistics
+        (see ``docs/solvers.md``); ``adam`` minibatch autograd steps (pytorch and jax
+        backends); ``paper`` the original optimiser.
     init : {"svd", "nndsvd", "random"} or (A, P)
     appearances : {"orthonormal", "free", "nonnegative"}
         Constraint on A: PandA allows orthonormal or free, Tucker orthonormal or

@@ -38,6 +38,9 @@ def test_locality_evaluation_smoke(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     text = out.read_text()
-    for method in ("| PandA |", "| SeFa |", "| GANSpace |"):
+    for method in ("| PandA |", "| SeFa |", "| GANSpace |", "| uniform change (reference) |"):
         assert method in text
-    assert len(list((tmp_path / "grids").glob("*.png"))) == 2
+    grids = sorted((tmp_path / "grids").glob("*.png"))
+    assert len(grids) == 2
+    for grid in grids:  # the page links each grid, relative to itself
+        assert f"](grids/{grid.name})" in text
