@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,6 +27,14 @@ class Latents:
     truncation : float, optional
         Truncation value the codes were drawn with, for generators that take it as an
         input (BigGAN); ``None`` for the others.
+
+    Raises
+    ------
+    TypeError
+        If ``z`` is not a torch tensor, or ``condition`` is neither a torch tensor nor
+        ``None``.
+    ValueError
+        If ``z`` is 0-d, or ``condition`` does not have one row per sample of ``z``.
 
     Examples
     --------
@@ -68,11 +77,19 @@ class Latents:
         Parameters
         ----------
         index : int or slice
+            One sample (negative values count from the end) or a slice of samples.
 
         Returns
         -------
         Latents
             The selected rows of ``z`` and ``condition``; the same truncation.
+
+        Raises
+        ------
+        IndexError
+            If the int ``index`` is out of range.
+        TypeError
+            If ``index`` is neither an int nor a slice.
 
         Examples
         --------
@@ -84,7 +101,10 @@ class Latents:
         >>> len(lat[::2])
         3
         """
-        if isinstance(index, int):
+        if isinstance(index, bool):  # True/False are ints to Python, not sample numbers
+            raise TypeError("Latents index must be an int or a slice, got bool")
+        if isinstance(index, numbers.Integral):  # numpy integers too
+            index = int(index)
             n = len(self)
             if not -n <= index < n:
                 raise IndexError(f"sample {index} out of range for {n} latents")
@@ -105,6 +125,12 @@ class Latents:
         Yields
         ------
         Latents
+            The samples of one batch, with their conditioning and the same truncation.
+
+        Raises
+        ------
+        ValueError
+            If ``batch_size`` is not a positive integer (when iteration starts).
 
         Examples
         --------
@@ -129,8 +155,11 @@ class Latents:
         Parameters
         ----------
         device : torch.device or str, optional
+            Where to put the tensors; by default they stay where they are.
         dtype : torch.dtype, optional
+            What to cast them to; by default they keep their dtype.
         copy : bool, default False
+            Always return new tensors, even when nothing moves or changes type.
 
         Returns
         -------
@@ -154,7 +183,33 @@ class Latents:
 
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:
-    """Slices that cut ``range(n)`` into consecutive batches of at most ``batch_size``."""
+    """Slices that cut ``range(n)`` into consecutive batches of at most ``batch_size``.
+
+    Parameters
+    ----------
+    n : int
+        The number of samples to cover; 0 gives no slices.
+    batch_size : int
+        The largest batch, a positive integer; only the last batch may be smaller.
+
+    Returns
+    -------
+    list of slice
+        ``slice(0, batch_size)``, ``slice(batch_size, 2 * batch_size)``, … up to ``n``.
+
+    Raises
+    ------
+    ValueError
+        If ``batch_size`` is not a positive integer (``bool`` is refused).
+
+    Examples
+    --------
+    >>> from tensorpanda.adapters.latents import batch_slices
+    >>> batch_slices(5, 2)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    >>> batch_slices(0, 3)
+    []
+    """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]

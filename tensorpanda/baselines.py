@@ -31,12 +31,27 @@ class LatentDirections:
     """Unit latent directions ``U`` (k × latent_dim), sorted from most to least important,
     with the score that sorted them (eigenvalues or explained variances).
 
+    An edit moves a latent code z to z + α ``U[i]``; :func:`sefa` and :func:`ganspace` make
+    these.
+
+    Attributes
+    ----------
+    U : backend tensor of shape (k, latent_dim)
+        The directions, one unit-norm row each, on the active backend.
+    scores : numpy array of shape (k,)
+        Decreasing: the eigenvalues of the normalised Wᵀ W for SeFa, the variances of the
+        activations along the principal components for GANSpace.
+    method : str
+        ``"sefa"`` or ``"ganspace"``.
+
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
     >>> d = tp.sefa(np.random.default_rng(0).standard_normal((20, 5)), 2)
     >>> d.method, d.U.shape, d.scores.shape
     ('sefa', (2, 5), (2,))
+    >>> np.round(np.linalg.norm(d.U, axis=1), 6)
+    array([1., 1.])
     """
 
     U: object
@@ -51,6 +66,26 @@ def sefa(weight, n_directions: int | None = None) -> LatentDirections:
     Each row of W (one output unit) is normalised to unit norm; the directions are the
     eigenvectors of Wᵀ W from a symmetric eigensolver, sorted by decreasing eigenvalue.
 
+    Parameters
+    ----------
+    weight : array of shape (out_features, latent_dim)
+        The weight matrix, on any backend (e.g. ``adapter.latent_projection()``). Rows of
+        zeros are left as they are.
+    n_directions : int, optional
+        How many directions to keep, in 1..latent_dim; all ``latent_dim`` by default.
+
+    Returns
+    -------
+    LatentDirections
+        ``U`` (n_directions × latent_dim) with orthonormal rows, ``scores`` the matching
+        eigenvalues of the normalised Wᵀ W, ``method="sefa"``.
+
+    Raises
+    ------
+    ValueError
+        If ``weight`` is not a matrix or ``n_directions`` is not an integer in
+        1..latent_dim.
+
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
@@ -58,6 +93,9 @@ def sefa(weight, n_directions: int | None = None) -> LatentDirections:
     >>> d = tp.sefa(W, 3)
     >>> d.U.shape, bool(np.all(np.diff(d.scores) <= 0))
     ((3, 8), True)
+    >>> every = tp.sefa(W)  # the 50 unit rows give Wᵀ W a trace of 50
+    >>> round(float(every.scores.sum()), 6), bool(np.allclose(every.U @ every.U.T, np.eye(8)))
+    (50.0, True)
     """
     W = _as_float(weight)
     if tl.ndim(W) != 2:
@@ -74,7 +112,29 @@ def sefa(weight, n_directions: int | None = None) -> LatentDirections:
 @dataclass
 class PCA:
     """Principal components (k × D, orthonormal rows), the mean, and explained variances;
-    see :func:`pca`."""
+    see :func:`pca`.
+
+    Attributes
+    ----------
+    components : backend tensor of shape (k, D)
+        The principal directions, orthonormal rows, by decreasing variance.
+    mean : backend tensor of shape (D,)
+        The mean of the (flattened) activations, subtracted before projecting.
+    variances : numpy array of shape (k,)
+        The variance of the activations along each component (denominator N − 1),
+        decreasing.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> Y = np.random.default_rng(0).standard_normal((40, 6))
+    >>> p = tp.pca(Y, 2)
+    >>> type(p).__name__, p.components.shape, p.mean.shape, p.variances.shape
+    ('PCA', (2, 6), (6,), (2,))
+    >>> coordinates = (Y - p.mean) @ p.components.T  # N × k
+    >>> bool(np.allclose(coordinates.var(axis=0, ddof=1), p.variances))
+    True
+    """
 
     components: object
     mean: object
@@ -98,6 +158,28 @@ def pca(activations, n_components: int, random_state=0) -> PCA:
     Uses a randomized subspace iteration on Yᵀ Y, so the D × D covariance is never formed
     (GANSpace's early layers have thousands of dimensions).
 
+    Parameters
+    ----------
+    activations : array of shape (N, D) or (N, ...)
+        Samples on the first axis, on any backend; further axes are flattened into D.
+    n_components : int
+        How many components to keep, in 1..min(N, D).
+    random_state : None, int or numpy.random.RandomState, default 0
+        Seed of the random start of the subspace iteration.
+
+    Returns
+    -------
+    PCA
+        The components (n_components × D), the mean (D,) and the variances along the
+        components (N − 1 in the denominator), sorted by decreasing variance.
+
+    Raises
+    ------
+    ValueError
+        If ``n_components`` is not an integer in 1..min(N, D).
+    TypeError
+        If ``random_state`` is neither None, an int nor a RandomState.
+
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
@@ -105,6 +187,9 @@ def pca(activations, n_components: int, random_state=0) -> PCA:
     >>> p = tp.pca(Y, 3)
     >>> p.components.shape, bool(np.all(np.diff(p.variances) <= 0))
     ((3, 12), True)
+    >>> exact = np.linalg.eigvalsh(np.cov(Y.T))[::-1][:3]  # the covariance's top eigenvalues
+    >>> bool(np.allclose(p.variances, exact))
+    True
     """
     Y = _as_float(activations)
     N = tl.shape(Y)[0]
@@ -128,13 +213,37 @@ def ganspace(latents, activations, n_directions: int, random_state=0) -> LatentD
     With X (N × k) the activations' coordinates on the components, U (k × d) solves
     min_U ‖Z − X U‖_F (Z the latents, centred); its rows, normalised, are the directions.
 
+    Parameters
+    ----------
+    latents : array of shape (N, d) or (N, ...)
+        The sampled latent codes, on any backend; further axes are flattened into d.
+    activations : array of shape (N, D) or (N, ...)
+        The generator's activations for those codes at an early layer, one row per code.
+    n_directions : int
+        How many principal components (hence directions) to keep, in 1..min(N, D).
+    random_state : None, int or numpy.random.RandomState, default 0
+        Seed of the randomized PCA (see :func:`pca`).
+
+    Returns
+    -------
+    LatentDirections
+        ``U`` (n_directions × d) with unit rows, ``scores`` the activations' variances
+        along the components, ``method="ganspace"``.
+
+    Raises
+    ------
+    ValueError
+        If ``latents`` and ``activations`` differ in number of samples, or
+        ``n_directions`` is not an integer in 1..min(N, D).
+
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
     >>> rng = np.random.default_rng(0)
     >>> z = rng.standard_normal((200, 6)); y = np.tanh(z @ rng.standard_normal((6, 30)))
-    >>> tp.ganspace(z, y, 3).U.shape
-    (3, 6)
+    >>> d = tp.ganspace(z, y, 3)
+    >>> d.method, d.U.shape, np.round(np.linalg.norm(d.U, axis=1), 6)
+    ('ganspace', (3, 6), array([1., 1., 1.]))
     """
     Z = _as_float(latents)
     N = tl.shape(Z)[0]

@@ -66,7 +66,41 @@ LEARNING_RATE_GRID = (3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
 # -- planted data --------------------------------------------------------------------------------
 @dataclass
 class Planted:
-    """Z_i = A G_i Pᵀ + σ E_i with disjoint non-negative parts, A orthonormal (C×C)."""
+    """Z_i = A G_i Pᵀ + σ E_i with disjoint non-negative parts, A orthonormal (C×C).
+
+    The S positions are cut into ``parts`` consecutive blocks; column k of P is non-zero
+    (uniform in [0.5, 1.5], then normalised to unit norm) only on block k. The cores G_i
+    and the noise E_i are standard normal; samples are divided by √C.
+
+    Attributes
+    ----------
+    channels : int
+        C, the number of channels.
+    spatial : tuple of int
+        The spatial shape (H, W); S = H·W positions.
+    parts : int
+        The number of planted parts, at most S.
+    seed : int, default 0
+        Seed of the factors and of every batch's cores and noise.
+    noise : float, default 0.1
+        σ, the noise level.
+    P : numpy array of shape (S, parts)
+        The planted parts (float32, disjoint supports, unit-norm columns); set on creation.
+    A : numpy array of shape (C, C)
+        The planted orthonormal appearances (float32); set on creation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda.bench import Planted
+    >>> planted = Planted(channels=4, spatial=(3, 3), parts=3)
+    >>> planted.A.shape, planted.P.shape
+    ((4, 4), (9, 3))
+    >>> (planted.P > 0).sum(axis=1).tolist()  # each position belongs to exactly one part
+    [1, 1, 1, 1, 1, 1, 1, 1, 1]
+    >>> bool(np.allclose(planted.A.T @ planted.A, np.eye(4), atol=1e-6))
+    True
+    """
 
     channels: int
     spatial: tuple
@@ -86,8 +120,38 @@ class Planted:
         )
 
     def batch(self, start: int, size: int, fresh_noise: bool = True) -> np.ndarray:
-        """Samples start .. start+size-1 (a pure function of the indices). With
-        ``fresh_noise=False`` the noise comes from a fixed pool (fast, for long streams)."""
+        """Samples start .. start+size-1, in float32. With ``fresh_noise=False`` every batch
+        of one size gets the same noise from a fixed pool (fast, for long streams whose
+        values do not matter, such as the memory benchmark).
+
+        The batch's random stream is seeded with ``(seed, start)``, so the same call always
+        returns the same samples, without generating the ones before ``start`` (a sample's
+        values depend on the batch it is drawn in).
+
+        Parameters
+        ----------
+        start : int
+            Index of the first sample.
+        size : int
+            Number of samples.
+        fresh_noise : bool, default True
+            Draw new noise for the batch; with ``False`` reuse a pool of ``size`` noise
+            samples.
+
+        Returns
+        -------
+        numpy array of shape (size, C, S)
+            The samples, float32.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorpanda.bench import Planted
+        >>> planted = Planted(channels=4, spatial=(3, 3), parts=3)
+        >>> Z = planted.batch(10, 5)
+        >>> Z.shape, bool(np.array_equal(Z, planted.batch(10, 5)))
+        ((5, 4, 9), True)
+        """
         rng = np.random.default_rng([self.seed, start])
         C, S = self.channels, self.P.shape[0]
         G = rng.standard_normal((size, C, self.parts), dtype=np.float32)
@@ -95,9 +159,8 @@ class Planted:
         if fresh_noise:
             Z += self.noise * rng.standard_normal((size, C, S), dtype=np.float32)
         else:
-            pool = self._noise_pool(size)
-            Z += np.roll(pool, start % len(pool), axis=0)
-        return Z / np.sqrt(C)
+            Z += self._noise_pool(size)
+        return Z / np.float32(np.sqrt(C))  # a float32 scalar keeps the samples float32
 
     def _noise_pool(self, size: int) -> np.ndarray:
         if getattr(self, "_pool", None) is None or len(self._pool) != size:
@@ -107,6 +170,30 @@ class Planted:
         return self._pool
 
     def array(self, n: int, batch: int) -> np.ndarray:
+        """The first ``n`` samples as one array, generated ``batch`` samples at a time.
+
+        Parameters
+        ----------
+        n : int
+            Number of samples.
+        batch : int
+            Samples generated per call to :meth:`batch` (with fresh noise).
+
+        Returns
+        -------
+        numpy array of shape (n, C, S)
+            The samples, float32: the batches ``batch(0, batch)``, ``batch(batch, batch)``, …
+            stacked (the last one shorter if ``batch`` does not divide ``n``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorpanda.bench import Planted
+        >>> planted = Planted(channels=4, spatial=(3, 3), parts=3)
+        >>> Z = planted.array(25, 10)
+        >>> Z.shape, bool(np.array_equal(Z[20:], planted.batch(20, 5)))
+        ((25, 4, 9), True)
+        """
         out = np.empty((n, self.channels, int(np.prod(self.spatial))), np.float32)
         for start in range(0, n, batch):
             out[start : start + batch] = self.batch(start, min(batch, n - start))
@@ -116,7 +203,37 @@ class Planted:
 # -- timing helpers ------------------------------------------------------------------------------
 def time_to_reach(target: float, **kwargs) -> tuple[float, float, tp.Factorization]:
     """Run tucker2; return (seconds until the objective first reached ``target``, final
-    objective, fit). The clock includes the first pass over the data."""
+    objective, fit). The clock includes the first pass over the data.
+
+    The time is the fit's own elapsed time at the first iteration whose objective is at
+    most ``target``, read through a callback; :class:`tensorpanda.ConvergenceWarning` is
+    silenced.
+
+    Parameters
+    ----------
+    target : float
+        The objective Σ_i ‖Z_i − Ẑ_i‖²_F to reach.
+    **kwargs
+        Arguments of :func:`tensorpanda.tucker2` (``data``, ``rank``, ``solver``, …), all
+        but ``callback``.
+
+    Returns
+    -------
+    tuple of (float, float, Factorization)
+        The seconds to reach ``target`` (``nan`` if the fit never did), the final objective,
+        and the fit.
+
+    Examples
+    --------
+    >>> import math
+    >>> from tensorpanda.bench import Planted, time_to_reach
+    >>> Z = Planted(channels=4, spatial=(3, 3), parts=3).array(40, 20)
+    >>> seconds, objective, fit = time_to_reach(1e9, data=Z, rank=(4, 3), random_state=0)
+    >>> seconds >= 0, objective < 1e9, fit.rank
+    (True, True, (4, 3))
+    >>> math.isnan(time_to_reach(-1.0, data=Z, rank=(4, 3), random_state=0)[0])  # unreachable
+    True
+    """
     reached = []
 
     def callback(state):
@@ -133,7 +250,42 @@ def time_to_reach(target: float, **kwargs) -> tuple[float, float, tp.Factorizati
 def run_paper(Z, rank, learning_rate, n_steps, reorder=False):
     """The original optimiser for ``n_steps`` single-sample steps (one epoch of Z[:n_steps]).
 
-    Returns (seconds, final objective over all of Z, or inf if it diverged)."""
+    Returns (seconds, final objective over all of Z, or inf if it diverged).
+
+    The optimiser starts from ``random_state=0`` with free appearances. The time leaves out
+    the per-epoch objective evaluation (the original evaluates none); the objective is
+    computed afterwards, outside the timed region.
+
+    Parameters
+    ----------
+    Z : numpy array of shape (N, C, S)
+        The data.
+    rank : (int, int)
+        (R_C, R_S).
+    learning_rate : float
+        The step size of every single-sample step.
+    n_steps : int
+        Number of steps: one epoch over the first ``n_steps`` samples.
+    reorder : bool, default False
+        Evaluate the gradient's matrix products in the cheaper order (same steps, less
+        time).
+
+    Returns
+    -------
+    tuple of (float, float)
+        The seconds the steps took and the objective Σ_i ‖Z_i − Ẑ_i‖²_F over all of Z;
+        ``inf`` if the optimiser diverged.
+
+    Examples
+    --------
+    >>> from tensorpanda.bench import Planted, run_paper
+    >>> Z = Planted(channels=4, spatial=(3, 3), parts=3).array(40, 20)
+    >>> seconds, objective = run_paper(Z, (4, 3), 0.05, 40)
+    >>> seconds > 0, 0 < objective < float((Z.astype(float) ** 2).sum())
+    (True, True)
+    >>> run_paper(Z, (4, 3), 1e6, 20)[1]  # far too large a step diverges
+    inf
+    """
     config = validate(
         Config(
             rank=rank, solver="paper", appearances="free", learning_rate=learning_rate,
@@ -158,7 +310,38 @@ def best_of(run, *args, repeats: int = 3, single_above: float = 60.0, **kwargs):
     """``run(*args, **kwargs) -> (seconds, value, ...)`` repeated ``repeats`` times, keeping
     the fastest, unless one run takes more than ``single_above`` seconds: short timings on a
     shared machine are noisy, and the minimum is the usual estimate of a run's own cost (as
-    timeit reports). Returns (seconds, value) of the first run's value."""
+    timeit reports). Returns (seconds, value) of the first run's value.
+
+    Parameters
+    ----------
+    run : callable
+        Returns a tuple whose first two items are (seconds, value).
+    *args
+        Positional arguments of ``run``.
+    repeats : int, default 3
+        The most runs to make.
+    single_above : float, default 60.0
+        Make a single run if the first one takes longer than this many seconds.
+    **kwargs
+        Keyword arguments of ``run``.
+
+    Returns
+    -------
+    tuple of (float, object)
+        The fewest seconds of the runs and the value of the first run.
+
+    Examples
+    --------
+    >>> from tensorpanda.bench import best_of
+    >>> timings = iter([3.0, 1.0, 2.0])
+    >>> def run(label):
+    ...     return next(timings), label
+    >>> best_of(run, "first")
+    (1.0, 'first')
+    >>> timings = iter([3.0, 1.0, 2.0])
+    >>> best_of(run, "slow", single_above=2.5)  # the first run is slow: no repeats
+    (3.0, 'slow')
+    """
     seconds, value = run(*args, **kwargs)[:2]
     if seconds <= single_above:
         for _ in range(repeats - 1):
@@ -167,7 +350,36 @@ def best_of(run, *args, repeats: int = 3, single_above: float = 60.0, **kwargs):
 
 
 def best_learning_rate(Z, rank, steps) -> float:
-    """The grid value whose run over the first ``steps`` samples ends lowest."""
+    """The grid value whose run over the first ``steps`` samples ends lowest.
+
+    The grid is :data:`LEARNING_RATE_GRID` in units of 1 / mean ‖Z_i‖²_F over the first
+    ``steps`` samples; each candidate runs :func:`run_paper` for ``steps`` steps and is
+    scored by its objective over all of Z.
+
+    Parameters
+    ----------
+    Z : numpy array of shape (N, C, S)
+        The data.
+    rank : (int, int)
+        (R_C, R_S).
+    steps : int
+        Number of single-sample steps of each trial run (at most N).
+
+    Returns
+    -------
+    float
+        The best learning rate (a grid value times the unit).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda.bench import LEARNING_RATE_GRID, Planted, best_learning_rate
+    >>> Z = Planted(channels=4, spatial=(3, 3), parts=3).array(40, 20)
+    >>> rate = best_learning_rate(Z, (4, 3), 10)
+    >>> unit = 1 / np.mean(np.sum(Z[:10].astype(np.float64) ** 2, axis=(1, 2)))
+    >>> any(np.isclose(rate, unit * g) for g in LEARNING_RATE_GRID)
+    True
+    """
     unit = 1.0 / float(np.mean(np.sum(Z[:steps].astype(np.float64) ** 2, axis=(1, 2))))
     scores = {unit * g: run_paper(Z, rank, unit * g, steps)[1] for g in LEARNING_RATE_GRID}
     return min(scores, key=scores.get)
@@ -175,6 +387,38 @@ def best_learning_rate(Z, rank, steps) -> float:
 
 # -- (a) -----------------------------------------------------------------------------------------
 def section_a(cfg) -> list[str]:
+    """Table (a): time each solver takes to reach the paper optimiser's final objective.
+
+    For each data size of ``cfg["a"]``, planted data is generated, the paper optimiser runs
+    one epoch of single-sample steps at the best learning rate of the grid (plain and with
+    its products reordered), then ``mu``, ``hals``, ``pgd`` (numpy) and ``adam`` (pytorch,
+    minibatches) are timed to the objective it ended at, each the best of 3 runs.
+
+    Parameters
+    ----------
+    cfg : dict
+        A configuration like :data:`SMOKE` or :data:`FULL`; reads ``"a"`` (a list of
+        (N, C, spatial) sizes), ``"parts"``, ``"paper_grid_steps"`` and ``"batch"``.
+
+    Returns
+    -------
+    list of str
+        The lines of a markdown table (with a note above it), one row per data size and
+        solver.
+
+    Examples
+    --------
+    Running it imports torch and takes seconds even at :data:`SMOKE` sizes; with no data
+    sizes it gives the table's head only:
+
+    >>> from tensorpanda.bench import SMOKE, section_a
+    >>> SMOKE["a"]
+    [(300, 32, (6, 6))]
+    >>> section_a({**SMOKE, "a": []})[2]
+    "| data (N, C, S) | solver | time to the paper's objective (s) | ratio paper / solver ..."
+    >>> len(section_a(SMOKE))  # doctest: +SKIP
+    10
+    """
     rows = [
         "Times are the best of 3 runs for runs under a minute, one run above.",
         "",
@@ -201,9 +445,8 @@ def section_a(cfg) -> list[str]:
         for solver in ("mu", "hals", "pgd"):
             t, f = best_of(time_to_reach, f_paper, data=Z, rank=rank, solver=solver,
                            random_state=0)
-            rows.append(
-                f"| {label} | {solver} | {t:.3f} | {t_paper / t:.0f} | {(f / sq_norm) ** 0.5:.4f} |"
-            )
+            rows.append(f"| {label} | {solver} | {_timing(t, t_paper)} | "
+                        f"{(f / sq_norm) ** 0.5:.4f} |")
         with tl.backend_context("pytorch"):
             import torch
 
@@ -212,16 +455,46 @@ def section_a(cfg) -> list[str]:
                 learning_rate=1e-2, max_iter=10, batch_size=cfg["batch"], random_state=0,
             )
         rows.append(
-            f"| {label} | adam (pytorch, minibatch {cfg['batch']}) | {t:.3f} | "
-            f"{t_paper / t:.0f} | {(f / sq_norm) ** 0.5:.4f} |"
+            f"| {label} | adam (pytorch, minibatch {cfg['batch']}) | {_timing(t, t_paper)} | "
+            f"{(f / sq_norm) ** 0.5:.4f} |"
         )
         del Z
     return rows
 
 
+def _timing(seconds: float, paper_seconds: float) -> str:
+    """The time and ratio cells of a solver's row; a solver that never reached the paper
+    optimiser's objective says so instead of printing nan."""
+    if np.isnan(seconds):
+        return "not reached | –"
+    return f"{seconds:.3f} | {paper_seconds / seconds:.0f}"
+
+
 # -- (b) -----------------------------------------------------------------------------------------
 def bare_gram(Z, batch: int) -> float:
-    """Seconds for Σ_i Z_iᵀ Z_i over the batches: the product every R_C = C fit needs."""
+    """Seconds for Σ_i Z_iᵀ Z_i over the batches: the product every R_C = C fit needs.
+
+    Parameters
+    ----------
+    Z : numpy array or memmap of shape (N, C, S)
+        The data, read ``batch`` samples at a time.
+    batch : int
+        Number of samples per batch.
+
+    Returns
+    -------
+    float
+        The wall-clock seconds of the product (the product itself is discarded).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda.bench import bare_gram
+    >>> Z = np.random.default_rng(0).standard_normal((40, 4, 9)).astype(np.float32)
+    >>> seconds = bare_gram(Z, 16)
+    >>> isinstance(seconds, float), seconds >= 0
+    (True, True)
+    """
     start = time.perf_counter()
     K = None
     for b in range(0, len(Z), batch):
@@ -231,6 +504,37 @@ def bare_gram(Z, batch: int) -> float:
 
 
 def section_b(cfg, folder: str) -> list[str]:
+    """Table (b): a streamed R_C = C fit against the bare Gram product, and passes for R_C < C.
+
+    Planted data of size ``cfg["b"]`` is written to a float32 memory-mapped file
+    ``features.npy`` in ``folder``; the R_C = C fit and :func:`bare_gram` over the same
+    batches are timed twice each, interleaved (best of 2); then an R_C = ``cfg["low_rank"]``
+    fit reports its passes over the data and its time.
+
+    Parameters
+    ----------
+    cfg : dict
+        A configuration like :data:`SMOKE` or :data:`FULL`; reads ``"b"`` (one
+        (N, C, spatial) size), ``"parts"``, ``"low_rank"`` and ``"batch"``.
+    folder : str
+        An existing folder for the memory-mapped data file.
+
+    Returns
+    -------
+    list of str
+        The lines of a markdown table.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tensorpanda.bench import section_b
+    >>> cfg = {"b": (40, 4, (2, 2)), "parts": 2, "low_rank": 2, "batch": 20}
+    >>> rows = section_b(cfg, tempfile.mkdtemp())
+    >>> len(rows), rows[5]
+    (8, '| (40, 4, 4) | R_C = C: passes over the data | 1 |')
+    >>> rows[4]
+    '| (40, 4, 4) | **fit / bare Gram** | **...** |'
+    """
     n, C, spatial = cfg["b"]
     S = int(np.prod(spatial))
     planted = Planted(C, spatial, cfg["parts"], seed=1)
@@ -265,7 +569,35 @@ def section_b(cfg, folder: str) -> list[str]:
 
 # -- (c) -----------------------------------------------------------------------------------------
 def memory_worker(n: int, C: int, spatial: tuple, parts: int, batch: int) -> None:
-    """Fit on n generated samples (never all in memory) and print the peak RSS in MiB."""
+    """Fit on n generated samples (never all in memory) and print the peak RSS in MiB.
+
+    Meant to run in a process of its own (:func:`section_c` starts it through
+    ``--memory-worker``), so the peak belongs to this fit alone. Prints one line: the peak
+    resident memory (MiB), the fit's seconds and the number of samples it saw.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples, generated batch by batch (noise from a fixed pool).
+    C : int
+        Number of channels.
+    spatial : tuple of int
+        The spatial shape (H, W).
+    parts : int
+        Number of planted parts, and R_S of the fit (R_C = C).
+    batch : int
+        Samples per generated batch.
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> from tensorpanda.bench import memory_worker
+    >>> with contextlib.redirect_stdout(io.StringIO()) as printed:
+    ...     memory_worker(40, 4, (2, 2), 2, 20)
+    >>> peak_mib, seconds, samples = printed.getvalue().split()
+    >>> float(peak_mib) > 0, float(seconds) >= 0, int(samples)
+    (True, True, 40)
+    """
     planted = Planted(C, spatial, parts, seed=2)
 
     def batches():
@@ -280,7 +612,21 @@ def memory_worker(n: int, C: int, spatial: tuple, parts: int, batch: int) -> Non
 
 def peak_resident_mib() -> float:
     """This process's peak resident memory (VmHWM). Unlike getrusage's ru_maxrss it is not
-    inherited from the parent across fork and exec."""
+    inherited from the parent across fork and exec.
+
+    Falls back on ``getrusage`` where ``/proc/self/status`` has no ``VmHWM`` line.
+
+    Returns
+    -------
+    float
+        The peak resident set size, in MiB.
+
+    Examples
+    --------
+    >>> from tensorpanda.bench import peak_resident_mib
+    >>> peak_resident_mib() > 0
+    True
+    """
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
             if line.startswith("VmHWM:"):
@@ -289,6 +635,39 @@ def peak_resident_mib() -> float:
 
 
 def section_c(cfg) -> list[str]:
+    """Table (c): peak memory of a streamed fit at two data sizes.
+
+    Each size runs :func:`memory_worker` in a fresh Python process (``python -m
+    tensorpanda.bench --memory-worker ...``); a ratio of peaks near 1 shows that memory
+    does not grow with the number of samples.
+
+    Parameters
+    ----------
+    cfg : dict
+        A configuration like :data:`SMOKE` or :data:`FULL`; reads ``"c"`` (two sample
+        counts, C and the spatial shape (H, W)), ``"parts"`` and ``"batch"``.
+
+    Returns
+    -------
+    list of str
+        The lines of a markdown table: one row per size and the ratio of the peaks.
+
+    Raises
+    ------
+    subprocess.CalledProcessError
+        If a worker process fails.
+
+    Examples
+    --------
+    Each size starts a Python process (a second or more each), so only the configuration
+    is shown running:
+
+    >>> from tensorpanda.bench import SMOKE, section_c
+    >>> SMOKE["c"]  # (sample counts, C, spatial shape)
+    ((200, 400), 32, (6, 6))
+    >>> section_c(SMOKE)[-1]  # doctest: +SKIP
+    '| **ratio 400 / 200** | **1.0...** | |'
+    """
     sizes, C, spatial = cfg["c"]
     rows = [
         "| samples N (C, S) | peak resident memory (MiB) | fit time (s) |",
@@ -311,6 +690,27 @@ def section_c(cfg) -> list[str]:
 
 # -- main ----------------------------------------------------------------------------------------
 def header(args) -> list[str]:
+    """The lines above the tables: the command that was run and the machine it ran on.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments, with ``argv`` (the list of command-line arguments) set.
+
+    Returns
+    -------
+    list of str
+        Markdown lines: the command, a blank line, and the machine, library versions and
+        active TensorLy backend.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from tensorpanda.bench import header
+    >>> args = argparse.Namespace(argv=["--smoke"])
+    >>> header(args)[0]
+    'Command: `python benchmarks/bench_solvers.py --smoke`'
+    """
     import torch
 
     return [
@@ -324,6 +724,43 @@ def header(args) -> list[str]:
 
 
 def main(argv=None) -> int:
+    """Run the benchmark from the command line: print the tables, optionally write them.
+
+    Options: ``--smoke`` (the :data:`SMOKE` sizes instead of :data:`FULL`), ``--sections``
+    (which of ``a``, ``b``, ``c`` to run, default all), ``--markdown FILE`` (also write the
+    tables to FILE). The hidden ``--memory-worker n C H W parts batch`` runs
+    :func:`memory_worker` (for :func:`section_c`).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command-line arguments; ``sys.argv[1:]`` by default.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Raises
+    ------
+    SystemExit
+        If the arguments are not valid (from argparse).
+
+    Examples
+    --------
+    >>> import contextlib, io, os, tempfile
+    >>> from tensorpanda.bench import main
+    >>> with contextlib.redirect_stdout(io.StringIO()) as printed:  # as section (c) runs it
+    ...     status = main(["--memory-worker", "40", "4", "2", "2", "2", "20"])
+    >>> status, printed.getvalue().split()[-1]  # exit status, samples the worker saw
+    (0, '40')
+    >>> out = os.path.join(tempfile.mkdtemp(), "bench.md")
+    >>> main(["--smoke", "--sections", "b", "--markdown", out])
+    <BLANKLINE>
+    ## (b) A streamed R_C = C fit against the bare Gram product
+    ...
+    0
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
     parser.add_argument("--sections", default="abc", help="which of a, b, c to run")

@@ -46,6 +46,27 @@ def part_map(factors: Factorization, parts) -> object:
     """The region p̂_K: the sum of the parts ``parts`` (an index or several), min-max
     normalised to [0, 1], shaped as the feature maps' spatial grid.
 
+    Parameters
+    ----------
+    factors : Factorization
+        A fitted factorisation; its parts ``P`` (S×R_S) supply the columns.
+    parts : int or sequence of int
+        The part(s) K, as column indices of ``P`` in ``0 .. R_S - 1``; several parts are
+        summed before the normalisation.
+
+    Returns
+    -------
+    tensor of shape ``factors.spatial_shape``
+        p̂_K on the backend of ``factors``: 0 where the summed parts are smallest, 1 where
+        they peak. A constant sum (no contrast) gives all zeros.
+
+    Raises
+    ------
+    TypeError
+        If ``parts`` is not an integer or a sequence of integers (booleans are refused).
+    ValueError
+        If ``parts`` is empty or an index is out of range.
+
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
@@ -71,12 +92,39 @@ def part_mask(factors: Factorization, parts, size: tuple[int, int] | None = None
     at least a quarter of its strength (class activation maps are cut at a fifth of their
     peak for the same purpose); ``threshold=0.5`` gives the tighter half-maximum region.
 
+    Parameters
+    ----------
+    factors : Factorization
+        A fitted factorisation; its parts ``P`` (S×R_S) supply the columns.
+    parts : int or sequence of int
+        The part(s) K whose summed, normalised map is thresholded (see :func:`part_map`).
+    size : (int, int), optional
+        ``(height, width)`` to upsample the region to (bilinear, see :func:`upsample`), e.g.
+        the size of the generated images. Default ``None``: keep the feature maps' spatial
+        grid ``factors.spatial_shape``.
+    threshold : float, default 0.25
+        Cut-off in [0, 1] on the normalised region: positions with p̂_K ≥ ``threshold`` are
+        in the mask. 0 keeps every position; 1 keeps only the peak.
+
+    Returns
+    -------
+    boolean tensor of shape ``size`` (or ``factors.spatial_shape``)
+        True inside the region, on the backend of ``factors``.
+
+    Raises
+    ------
+    ValueError
+        If ``threshold`` is outside [0, 1], or ``parts`` is empty or out of range.
+    TypeError
+        If ``parts`` is not an integer or a sequence of integers.
+
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
     >>> fit = tp.tucker2(np.random.default_rng(0).random((40, 6, 4, 4)), (None, 3))
-    >>> tp.part_mask(fit, 1, size=(16, 16)).shape
-    (16, 16)
+    >>> mask = tp.part_mask(fit, 1, size=(16, 16))
+    >>> mask.shape, mask.dtype, bool(mask.any())
+    ((16, 16), dtype('bool'), True)
     """
     from .saliency import upsample
 
@@ -96,17 +144,39 @@ def edit_direction(
 ):
     """The edit Δ = Σ_e α_e a_{j_e} p̂_{K_e}ᵀ, shape (C, *spatial_shape).
 
+    Each edit e paints appearance a_{j_e} (column j_e of A, a C-vector) into the region
+    p̂_{K_e} (see :func:`part_map`) with strength α_e; the terms are summed.
+
     Parameters
     ----------
     factors : Factorization
+        A fitted factorisation (appearances ``A``, C×R_C, and parts ``P``, S×R_S).
     appearance : int or sequence of int
-        The appearance of each edit (column of A).
+        The appearance of each edit: a column index j of ``A`` in ``0 .. R_C - 1``. An
+        integer means a single edit; a sequence (even of length one) means one edit per
+        entry.
     parts : int, sequence of int, or sequence of those
-        For one appearance: the part(s) whose sum is its region. For several appearances:
-        one entry per appearance, each a part index or a sequence of them.
-    alpha : float or sequence of float
-        Strength of each edit (one value for all, or one per appearance). For a sweep over
-        strengths use :func:`sweep`.
+        For one appearance (an integer ``appearance``): the part(s) whose sum is its
+        region. For several appearances: one entry per appearance, each a part index or a
+        sequence of them.
+    alpha : float or sequence of float, default 1.0
+        Strength of each edit (one value for all, or one per appearance); a negative
+        strength subtracts the appearance instead. For a sweep over strengths use
+        :func:`sweep`.
+
+    Returns
+    -------
+    tensor of shape (C, *spatial_shape)
+        Δ on the backend of ``factors``, ready to add to feature maps (see :func:`apply`).
+
+    Raises
+    ------
+    TypeError
+        If an appearance or part index is not an integer.
+    ValueError
+        If an index is out of range or a list of indices is empty; if several appearances
+        do not come with one ``parts`` entry each; or if ``alpha`` has neither one value
+        nor one per appearance.
 
     Examples
     --------
@@ -149,11 +219,30 @@ def _alphas(alpha, n: int) -> list[float]:
 def sweep(delta, alphas: Sequence[float]):
     """Directions α_t Δ for each strength α_t, stacked: shape (T, *Δ.shape).
 
+    Parameters
+    ----------
+    delta : tensor
+        The edit direction Δ, typically from :func:`edit_direction` (shape
+        (C, *spatial_shape)); any shape and backend.
+    alphas : sequence of float
+        The T strengths α_t, in order; 0 gives the unedited sample.
+
+    Returns
+    -------
+    tensor of shape (T, *delta.shape)
+        Row t is α_t Δ, on the backend of ``delta``.
+
+    Raises
+    ------
+    ValueError
+        If ``alphas`` is empty.
+
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
-    >>> tp.sweep(np.ones((2, 3, 3)), [-1.0, 0.0, 1.0]).shape
-    (3, 2, 3, 3)
+    >>> steps = tp.sweep(np.ones((2, 3, 3)), [-1.0, 0.0, 2.0])
+    >>> steps.shape, steps[:, 0, 0, 0].tolist()
+    ((3, 2, 3, 3), [-1.0, 0.0, 2.0])
     """
     alphas = [float(a) for a in alphas]
     if not alphas:
@@ -163,6 +252,27 @@ def sweep(delta, alphas: Sequence[float]):
 
 def apply(Z, delta):
     """Z + Δ for feature maps Z of shape (N, C, *spatial) or (C, *spatial).
+
+    Δ is broadcast over the leading (sample) axes of Z. To run a generator on the edited
+    maps, pass Δ to an adapter instead (``adapter.generate(latents, layer, edit=Δ)``).
+
+    Parameters
+    ----------
+    Z : array or tensor of shape (N, C, *spatial) or (C, *spatial)
+        Feature maps; moved to the backend, dtype and device of ``delta``.
+    delta : tensor of shape (C, *spatial)
+        The edit direction Δ, e.g. from :func:`edit_direction` (or one row of
+        :func:`sweep`).
+
+    Returns
+    -------
+    tensor of the shape of ``Z``
+        The edited feature maps Z + Δ, on the backend of ``delta``.
+
+    Raises
+    ------
+    ValueError
+        If the trailing dimensions of ``Z`` differ from the shape of ``delta``.
 
     Examples
     --------

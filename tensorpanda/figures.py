@@ -30,6 +30,19 @@ _ANCHORS = np.array(
 def colorize(maps) -> np.ndarray:
     """Values in [0, 1] (any shape) to RGB in [0, 1] (shape + (3,)).
 
+    The colour map runs from near-black through purple and orange to light yellow,
+    interpolated linearly between six anchor colours.
+
+    Parameters
+    ----------
+    maps : array-like
+        Values of any shape and backend (or a list); values outside [0, 1] are clipped.
+
+    Returns
+    -------
+    numpy.ndarray of shape ``maps.shape + (3,)``, float64
+        The RGB colour of each value, in [0, 1].
+
     Examples
     --------
     >>> from tensorpanda import figures
@@ -68,22 +81,68 @@ def overlay(images, maps, strength: float = 0.6) -> np.ndarray:
     """Heat maps blended over images: (N, H, W, 3) in [0, 1]. ``maps`` (N, h, w) or (h, w)
     are resized to the images; ``strength`` scales the blend by the map's value.
 
+    Each pixel becomes ``(1 − w) · image + w · colorize(m)`` with ``w = strength · m``, so
+    where the map is 0 the image shows unchanged.
+
+    Parameters
+    ----------
+    images : array of shape (N, 3, H, W) or (N, 1, H, W)
+        Images with values in [0, 1] (clipped), any backend; grey images are repeated to
+        RGB.
+    maps : array of shape (N, h, w) or (h, w)
+        Heat maps with values in [0, 1] (e.g. normalised saliency maps), resized
+        bilinearly to (H, W); a single (h, w) map is laid over every image.
+    strength : float, default 0.6
+        Opacity of the heat map where its value is 1, in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray of shape (N, H, W, 3), float64
+        The blended images, channels last (ready for :func:`grid`).
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is not (N, 3, H, W) or (N, 1, H, W), or ``maps`` does not match the
+        number of images.
+
     Examples
     --------
     >>> import numpy as np
     >>> from tensorpanda import figures
-    >>> figures.overlay(np.zeros((2, 3, 8, 8)), np.ones((4, 4))).shape
-    (2, 8, 8, 3)
+    >>> blended = figures.overlay(np.zeros((2, 3, 8, 8)), np.ones((4, 4)))
+    >>> blended.shape, blended[0, 0, 0].round(2)
+    ((2, 8, 8, 3), array([0.59, 0.6 , 0.45]))
     """
     X = _images_hwc(images)
     M = _resize_maps(maps, X.shape[1:3])
     M = np.broadcast_to(M, X.shape[:3])
-    weight = strength * M[..., None]
+    # maps outside [0, 1] (e.g. unnormalised saliency) would blend past the colours
+    weight = strength * np.clip(M, 0, 1)[..., None]
     return X * (1 - weight) + colorize(M) * weight
 
 
 def grid(tiles: np.ndarray, columns: int, pad: int = 2, upscale: int = 1) -> np.ndarray:
     """Tiles (K, H, W, 3) in [0, 1] laid out row by row; returns a uint8 (H', W', 3) image.
+
+    Parameters
+    ----------
+    tiles : numpy.ndarray of shape (K, H, W, 3)
+        RGB tiles, channels last, with values in [0, 1] (e.g. from :func:`overlay` or
+        :func:`colorize`).
+    columns : int
+        Tiles per row (at least 1); the number of rows is ``ceil(K / columns)`` and a
+        last, incomplete row is left white.
+    pad : int, default 2
+        White border, in pixels, around and between the tiles.
+    upscale : int, default 1
+        Integer magnification of every tile (nearest neighbour) before the layout.
+
+    Returns
+    -------
+    numpy.ndarray of shape (H', W', 3), uint8
+        The canvas, with ``H' = rows · (upscale · H + pad) + pad`` and
+        ``W' = columns · (upscale · W + pad) + pad``.
 
     Examples
     --------
@@ -102,7 +161,8 @@ def grid(tiles: np.ndarray, columns: int, pad: int = 2, upscale: int = 1) -> np.
         r, c = divmod(k, columns)
         top, left = pad + r * (H + pad), pad + c * (W + pad)
         canvas[top : top + H, left : left + W] = tiles[k]
-    return (canvas * 255).round().astype(np.uint8)
+    # clip first: values outside [0, 1] would wrap around in uint8
+    return (np.clip(canvas, 0, 1) * 255).round().astype(np.uint8)
 
 
 def _writable(path, overwrite: bool) -> Path:
@@ -116,6 +176,27 @@ def _writable(path, overwrite: bool) -> Path:
 
 def save_png(image: np.ndarray, path, overwrite: bool = False) -> Path:
     """Write a uint8 (H, W, 3) image; an existing file is kept unless ``overwrite``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray of shape (H, W, 3), uint8
+        The picture, e.g. from :func:`grid`.
+    path : str or os.PathLike
+        Destination file; the format follows the suffix (e.g. ``.png``). Its folder must exist.
+    overwrite : bool, default False
+        Replace an existing file at ``path``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
 
     Examples
     --------
@@ -137,6 +218,34 @@ def parts_figure(parts, images, path, upscale: int = 2, overwrite: bool = False)
     normalised), the next rows one image each with every part overlaid.
 
     ``parts`` is (R_S, h, w) (e.g. ``factors.parts``); ``images`` (N, 3, H, W).
+
+    Parameters
+    ----------
+    parts : array of shape (R_S, h, w)
+        The part maps, any backend and scale (each is min-max normalised here); upsampled
+        bilinearly to the images.
+    images : array of shape (N, 3, H, W)
+        Sample images with values in [0, 1], one row of the figure each.
+    path : str or os.PathLike
+        Destination file; its folder must exist.
+    upscale : int, default 2
+        Integer magnification of every tile (nearest neighbour), for small images.
+    overwrite : bool, default False
+        Replace an existing file at ``path``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written: N + 1 rows of R_S tiles.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is not (N, 3, H, W) (or (N, 1, H, W)).
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
 
     Examples
     --------
@@ -163,6 +272,32 @@ def edit_strip(frames, path, upscale: int = 2, overwrite: bool = False) -> Path:
     """Edits over strengths: ``frames`` (T, N, 3, H, W); one row per sample, one column per
     strength.
 
+    Parameters
+    ----------
+    frames : array of shape (T, N, 3, H, W)
+        The images of N samples generated with each of T edit strengths (e.g. from the
+        directions of :func:`tensorpanda.sweep`), values in [0, 1], any backend.
+    path : str or os.PathLike
+        Destination file; its folder must exist.
+    upscale : int, default 2
+        Integer magnification of every tile (nearest neighbour), for small images.
+    overwrite : bool, default False
+        Replace an existing file at ``path``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written: N rows of T tiles.
+
+    Raises
+    ------
+    ValueError
+        If ``frames`` is not 5-D with 3 (or 1) channels.
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
+
     Examples
     --------
     >>> import numpy as np, os, tempfile
@@ -185,6 +320,34 @@ def edit_gif(
 ) -> Path:
     """An animation over strengths: frame t shows every sample edited with strength α_t, and
     the animation plays forward then back.
+
+    Parameters
+    ----------
+    frames : array of shape (T, N, 3, H, W)
+        The images of N samples generated with each of T edit strengths, values in
+        [0, 1], any backend; frame t lays the N samples out in one row.
+    path : str or os.PathLike
+        Destination file; its folder must exist.
+    duration_ms : int, default 100
+        Display time of each frame, in milliseconds.
+    upscale : int, default 2
+        Integer magnification of every tile (nearest neighbour), for small images.
+    overwrite : bool, default False
+        Replace an existing file at ``path``.
+
+    Returns
+    -------
+    pathlib.Path
+        The GIF written: 2T − 2 frames (T for T ≤ 2), looping forever.
+
+    Raises
+    ------
+    ValueError
+        If ``frames`` is not 5-D with 3 (or 1) channels.
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
 
     Examples
     --------
@@ -210,6 +373,34 @@ def edit_gif(
 
 def saliency_figure(images, maps, path, upscale: int = 2, overwrite: bool = False) -> Path:
     """Images (first row), their saliency maps (second) and the overlay (third).
+
+    Parameters
+    ----------
+    images : array of shape (N, 3, H, W)
+        Images with values in [0, 1], one column each, any backend.
+    maps : array of shape (N, h, w) or (h, w)
+        Saliency maps with values in [0, 1] (e.g. :func:`tensorpanda.saliency.saliency`
+        with ``normalize=True``), resized bilinearly to (H, W).
+    path : str or os.PathLike
+        Destination file; its folder must exist.
+    upscale : int, default 2
+        Integer magnification of every tile (nearest neighbour), for small images.
+    overwrite : bool, default False
+        Replace an existing file at ``path``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written: 3 rows of N tiles.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is not (N, 3, H, W) (or (N, 1, H, W)).
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
 
     Examples
     --------

@@ -62,6 +62,34 @@ def save(result: Factorization, path, overwrite: bool = False) -> Path:
     save never leaves a half-written file under the final name. An existing file is kept
     unless ``overwrite=True``.
 
+    The file holds ``A``, ``P`` (copied to the host) and the objective ``history``, and a
+    JSON metadata record with the model, the appearances constraint, the spatial shape and
+    ``info``; no pickle is involved, in either format.
+
+    Parameters
+    ----------
+    result : Factorization
+        The factors to write, on any backend and device.
+    path : str or os.PathLike
+        Destination, ending in ``.safetensors`` or ``.npz`` (the suffix picks the format).
+        Its folder must exist.
+    overwrite : bool, default False
+        Replace an existing file at ``path`` instead of raising.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` ends in neither ``.safetensors`` nor ``.npz``.
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
+
     Examples
     --------
     >>> import numpy as np, tempfile, os, tensorpanda as tp
@@ -71,6 +99,12 @@ def save(result: Factorization, path, overwrite: bool = False) -> Path:
     PosixPath('...factors.safetensors')
     >>> tp.load(path).rank
     (4, 2)
+    >>> tp.save(fit, path)
+    Traceback (most recent call last):
+    ...
+    FileExistsError: ...factors.safetensors exists; pass overwrite=True to replace it
+    >>> tp.save(fit, path, overwrite=True).name
+    'factors.safetensors'
     """
     path = Path(path)
     suffix = _suffix(path)
@@ -133,9 +167,45 @@ def _read_npz(path: Path) -> tuple[dict, dict]:
 def load(path) -> Factorization:
     """Read factors written by :func:`save`; the factors land on the active backend.
 
+    The file is checked before anything is built from it: it must be a complete
+    tensorpanda factors file of a format version this tensorpanda reads, with matrices
+    ``A`` and ``P`` that are finite, ``P`` non-negative and with one row per position of
+    the saved spatial shape.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.safetensors`` or ``.npz`` file written by :func:`save`.
+
+    Returns
+    -------
+    Factorization
+        The factors (in the dtype they were saved in), model, appearances constraint,
+        spatial shape, objective history and info.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the suffix is neither ``.safetensors`` nor ``.npz``, or the file is unreadable
+        (truncated or of another format), not a tensorpanda factors file, written by a
+        newer tensorpanda, incomplete or inconsistent (corrupt).
+
     Examples
     --------
-    See :func:`save`.
+    >>> import numpy as np, tempfile, os, tensorpanda as tp
+    >>> Z = np.random.default_rng(0).random((30, 4, 3, 3))
+    >>> fit = tp.tucker2(Z, rank=(4, 2), random_state=0)
+    >>> folder = tempfile.mkdtemp()
+    >>> back = tp.load(tp.save(fit, os.path.join(folder, "factors.npz")))
+    >>> back.model, back.rank, back.spatial_shape, bool(np.array_equal(back.P, fit.P))
+    ('panda', (4, 2), (3, 3), True)
+    >>> np.savez(os.path.join(folder, "other.npz"), A=np.eye(2))
+    >>> tp.load(os.path.join(folder, "other.npz"))
+    Traceback (most recent call last):
+    ...
+    ValueError: ...other.npz is an .npz file but not a tensorpanda factors file
     """
     path = Path(path)
     suffix = _suffix(path)

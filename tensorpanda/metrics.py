@@ -14,6 +14,32 @@ def reconstruction_error(factors: Factorization, data, relative: bool = True) ->
     """‖Z − Ẑ‖_F over ``data``, computed sample by sample from the factors (independently of
     the statistics a solver used); relative to ‖Z‖_F by default.
 
+    Ẑ_i is the factors' reconstruction of each sample Z_i (``factors.reconstruct``: the tied
+    core A Aᵀ Z_i P Pᵀ for ``model="panda"``, free least-squares cores for ``"tucker"``).
+    The data is read batch by batch, so it never has to fit in memory.
+
+    Parameters
+    ----------
+    factors : Factorization
+        The fitted factors, e.g. from :func:`tensorpanda.tucker2`.
+    data : array of shape (N, C, S) or (N, C, H, W), callable or iterable of batches
+        Anything :func:`tensorpanda.tucker2` accepts as data, with the C channels and
+        S = H·W positions the factors were fitted on.
+    relative : bool, default True
+        Divide by ‖Z‖_F, giving ‖Z − Ẑ‖_F / ‖Z‖_F; with ``False`` return the absolute
+        ‖Z − Ẑ‖_F (its square is the objective Σ_i ‖Z_i − Ẑ_i‖²_F).
+
+    Returns
+    -------
+    float
+        The (relative) Frobenius norm of the residual over all samples.
+
+    Raises
+    ------
+    ValueError
+        If the data's channels or positions do not match those of the factors, or if
+        ``relative=True`` and the data are all zero.
+
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
@@ -21,8 +47,12 @@ def reconstruction_error(factors: Factorization, data, relative: bool = True) ->
     >>> exact = tp.tucker2(Z, rank=(6, 9), model="tucker")  # full ranks, free cores
     >>> round(tp.reconstruction_error(exact, Z), 6)
     0.0
-    >>> error = tp.reconstruction_error(tp.tucker2(Z, rank=(6, 3)), Z)  # 3 parts of 9
+    >>> fit = tp.tucker2(Z, rank=(6, 3))  # 3 parts of 9
+    >>> error = tp.reconstruction_error(fit, Z)
     >>> 0 < error < 1
+    True
+    >>> absolute = tp.reconstruction_error(fit, Z, relative=False)
+    >>> bool(np.isclose(absolute, error * np.linalg.norm(Z)))
     True
     """
     residual, total = 0.0, 0.0
@@ -31,6 +61,9 @@ def reconstruction_error(factors: Factorization, data, relative: bool = True) ->
         Zhat = tl.reshape(factors.reconstruct(Z), tl.shape(Z))
         residual += B.scalar(tl.sum((Z - Zhat) ** 2))
         total += B.scalar(tl.sum(Z * Z))
+    if relative and total == 0:
+        raise ValueError("the data are all zero, so the relative error is undefined: pass "
+                         "relative=False for the absolute error")
     return (residual / total) ** 0.5 if relative else residual**0.5
 
 
@@ -51,6 +84,12 @@ def roir(original, edited, mask) -> np.ndarray:
     numpy array of shape (N,)
         ``inf`` where the edit changed nothing inside the region but something outside,
         ``nan`` where it changed nothing at all.
+
+    Raises
+    ------
+    ValueError
+        If ``original`` and ``edited`` differ in shape or are not 3-d or 4-d, if the mask's
+        shape is neither (H, W) nor (N, H, W), or if its values leave [0, 1].
 
     Examples
     --------
@@ -87,11 +126,27 @@ def roir(original, edited, mask) -> np.ndarray:
 def summarize(values) -> tuple[float, float]:
     """(mean, standard deviation) over the finite values.
 
+    ``inf`` and ``nan`` entries (e.g. the :func:`roir` of edits that changed nothing inside
+    their region) are dropped first; the standard deviation is the population one (ddof 0).
+
+    Parameters
+    ----------
+    values : array_like of float
+        The values to summarise, of any shape (they are flattened by the finite filter).
+
+    Returns
+    -------
+    tuple of (float, float)
+        The mean and standard deviation of the finite values; ``(nan, nan)`` if there are
+        none.
+
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
     >>> tp.summarize([1.0, 3.0, np.inf])
     (2.0, 1.0)
+    >>> tp.summarize([np.nan, np.inf])
+    (nan, nan)
     """
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]

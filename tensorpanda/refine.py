@@ -32,24 +32,49 @@ def refine(
 ):
     """Sample-specific parts P_i for each sample of ``data``, shape (N, S, R_S).
 
+    Each P_i ≥ 0 minimises ‖Z_i − A Aᵀ Z_i P_i P_iᵀ‖²_F with A fixed (``model="panda"``;
+    for ``model="tucker"`` the free-core objective ‖Z_i − A G_i P_iᵀ‖²_F with least-squares
+    cores G_i), starting from the shared parts ``factors.P``. The samples are refined one
+    at a time, independently.
+
     Parameters
     ----------
     factors : Factorization
-        A fitted factorisation (A is kept fixed).
+        A fitted factorisation (A is kept fixed; its P is the starting point). Its
+        ``model`` and ``appearances`` select the objective.
     data : array (N, C, S) or (N, C, H, W), or any source :func:`tucker2` accepts
-    solver : {"mu", "hals", "pgd"}
-    max_iter : int
-        Most updates per sample.
-    tol : float
+        The samples to refine; C and S must match the data ``factors`` was fitted on.
+        Read once, batch by batch.
+    solver : {"mu", "hals", "pgd"}, default "hals"
+        The update rule for P_i (as in :func:`tucker2`): ``hals`` column-wise updates,
+        ``mu`` multiplicative updates, ``pgd`` projected gradient.
+    max_iter : int, default 200
+        Most updates per sample (a positive integer).
+    tol : float, default 1e-6
         Stop a sample when an update lowers its objective by at most ``tol · ‖Z_i‖²``.
+
+    Returns
+    -------
+    tensor of shape (N, S, R_S)
+        P_i ≥ 0 for each sample, in the order of ``data``, on the backend of ``factors``.
+        ``P_i.T`` reshaped to (R_S, H, W) gives the sample's part maps.
+
+    Raises
+    ------
+    ValueError
+        If ``solver`` is not one of "mu", "hals", "pgd", if ``max_iter`` is not a positive
+        integer, or if the data's channels or positions do not match ``factors``.
+    TypeError
+        If ``data`` is not an array, a callable or an iterable of batches.
 
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
     >>> Z = np.random.default_rng(0).random((40, 6, 4, 4))
-    >>> fit = tp.tucker2(Z, rank=(None, 3), random_state=0)
-    >>> tp.refine(fit, Z[:2]).shape
-    (2, 16, 3)
+    >>> fit = tp.tucker2(Z, rank=(None, 3), tol=1e-4, random_state=0)
+    >>> P_i = tp.refine(fit, Z[:2], tol=1e-4)
+    >>> P_i.shape, bool((P_i >= 0).all())
+    ((2, 16, 3), True)
     """
     if solver not in RULES:
         raise ValueError(f"unknown solver {solver!r} for refine; choose one of {RULES}")

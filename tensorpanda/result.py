@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import tensorly as tl
@@ -21,13 +22,19 @@ class Factorization:
     ``Z_i ≈ A (Aᵀ Z_i P) Pᵀ``; for ``model="tucker"`` (free least-squares cores) by
     ``Z_i ≈ A G_i Pᵀ`` with ``G_i = A⁺ Z_i (P⁺)ᵀ``.
 
+    Usually made by :func:`tucker2`, :class:`Tucker2` or :func:`load` rather than by hand.
+
     Attributes
     ----------
     A, P : backend tensors
-        The factors, on the backend, dtype and device of the fit.
+        The factors, on the backend, dtype and device of the fit: ``A`` of shape (C, R_C)
+        (appearances, one per column), ``P`` of shape (S, R_S) with S = H·W (parts, one per
+        column, P ≥ 0).
     model : {"panda", "tucker"}
+        The model the factors were fitted for (default "panda"); it sets how
+        :meth:`transform` computes the cores.
     appearances : {"orthonormal", "free", "nonnegative"}
-        The constraint the fit put on A.
+        The constraint the fit put on A (default "orthonormal").
     spatial_shape : tuple of int
         (H, W) of the feature maps (or (S,) for data given as (N, C, S)).
     history : list of float
@@ -40,9 +47,11 @@ class Factorization:
     --------
     >>> import numpy as np, tensorpanda as tp
     >>> Z = np.random.default_rng(0).random((50, 6, 4, 4))
-    >>> fit = tp.tucker2(Z, rank=(6, 3), random_state=0)
-    >>> fit.parts.shape
-    (3, 4, 4)
+    >>> fit = tp.tucker2(Z, rank=(6, 3), tol=1e-4, random_state=0)
+    >>> fit.A.shape, fit.P.shape, fit.parts.shape
+    ((6, 6), (16, 3), (3, 4, 4))
+    >>> fit.rank, fit.model, bool(0 < fit.relative_error < 1)
+    ((6, 3), 'panda', True)
     """
 
     A: object
@@ -61,10 +70,12 @@ class Factorization:
 
     @property
     def n_channels(self) -> int:
+        """C, the number of channels of the feature maps (rows of A)."""
         return tl.shape(self.A)[0]
 
     @property
     def n_positions(self) -> int:
+        """S, the number of spatial positions of the feature maps (rows of P)."""
         return tl.shape(self.P)[0]
 
     @property
@@ -74,6 +85,7 @@ class Factorization:
 
     @property
     def objective(self) -> float:
+        """The final objective Σ_i ‖Z_i − Ẑ_i‖²_F (``info["objective"]``; NaN if absent)."""
         return float(self.info.get("objective", np.nan))
 
     @property
@@ -98,6 +110,28 @@ class Factorization:
         """Cores G_i of each sample, shape (N, R_C, R_S): Aᵀ Z_i P for the tied model,
         A⁺ Z_i (P⁺)ᵀ for the free one.
 
+        Parameters
+        ----------
+        data : array (N, C, S) or (N, C, H, W), or any source :func:`tucker2` accepts
+            The samples; C and S = H·W must match the fitted factors. Moved to the
+            backend, dtype and device of ``A``.
+        batch_size : int, optional
+            Samples per batch when ``data`` is an array (default: about 128 MiB per
+            batch). Ignored for other sources.
+
+        Returns
+        -------
+        tensor of shape (N, R_C, R_S)
+            One core per sample, in the order of ``data``.
+
+        Raises
+        ------
+        ValueError
+            If the data's channels or positions do not match the factors, or
+            ``batch_size`` is not a positive integer.
+        TypeError
+            If ``data`` is not an array, a callable or an iterable of batches.
+
         Examples
         --------
         >>> import numpy as np, tensorpanda as tp
@@ -116,6 +150,22 @@ class Factorization:
 
     def inverse_transform(self, cores):
         """Feature maps A G_i Pᵀ from cores (N, R_C, R_S), shape (N, C, *spatial_shape).
+
+        Parameters
+        ----------
+        cores : tensor of shape (N, R_C, R_S)
+            Cores G_i, e.g. from :meth:`transform` (possibly edited); moved to the backend
+            of ``A``.
+
+        Returns
+        -------
+        tensor of shape (N, C, *spatial_shape)
+            The feature maps A G_i Pᵀ, on the backend of ``A``.
+
+        Raises
+        ------
+        ValueError
+            If ``cores`` is not 3-D with trailing shape ``rank``.
 
         Examples
         --------
@@ -137,6 +187,24 @@ class Factorization:
     def reconstruct(self, data, batch_size: int | None = None):
         """Ẑ_i for each sample: ``inverse_transform(transform(data))``.
 
+        Parameters
+        ----------
+        data : array (N, C, S) or (N, C, H, W), or any source :func:`tucker2` accepts
+            The samples; C and S must match the fitted factors.
+        batch_size : int, optional
+            Samples per batch when ``data`` is an array (see :meth:`transform`).
+
+        Returns
+        -------
+        tensor of shape (N, C, *spatial_shape)
+            The approximations Ẑ_i, on the backend of ``A``. For data given as (N, C, S)
+            the spatial shape is (S,).
+
+        Raises
+        ------
+        ValueError
+            If the data's channels or positions do not match the factors.
+
         Examples
         --------
         >>> import numpy as np, tensorpanda as tp
@@ -156,33 +224,98 @@ class Factorization:
             )
 
     # -- persistence -------------------------------------------------------------------------
-    def save(self, path, overwrite: bool = False) -> None:
+    def save(self, path, overwrite: bool = False) -> Path:
         """Write the factors and their metadata to ``.safetensors`` or ``.npz`` (no pickle).
         An existing file is kept unless ``overwrite=True``.
+
+        The file is written under a temporary name and moved into place, so an interrupted
+        save leaves no half-written file (see :func:`tensorpanda.save`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination; the suffix (``.safetensors`` or ``.npz``) picks the format. Its
+            folder must exist.
+        overwrite : bool, default False
+            Replace an existing file at ``path``.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        ValueError
+            If the suffix is neither ``.safetensors`` nor ``.npz``.
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is False.
+        FileNotFoundError
+            If the folder of ``path`` does not exist.
 
         Examples
         --------
         >>> import numpy as np, os, tempfile, tensorpanda as tp
         >>> fit = tp.tucker2(np.random.default_rng(0).random((30, 5, 3, 3)), rank=(4, 2))
         >>> path = os.path.join(tempfile.mkdtemp(), "factors.npz")
-        >>> fit.save(path)
+        >>> fit.save(path).name
+        'factors.npz'
         >>> tp.Factorization.load(path).rank
         (4, 2)
         """
         from .io import save
 
-        save(self, path, overwrite=overwrite)
+        return save(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path) -> Factorization:
-        """Read factors written by :meth:`save` (onto the active backend). See :meth:`save`
-        for an example."""
+        """Read factors written by :meth:`save` (onto the active backend).
+
+        The file is checked to be a complete tensorpanda factors file with consistent
+        arrays before anything is returned.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.safetensors`` or ``.npz`` file written by :meth:`save` or
+            :func:`tensorpanda.save`.
+
+        Returns
+        -------
+        Factorization
+            The factors, with the model, appearances, spatial shape, history and info they
+            were saved with; ``A`` and ``P`` on the active TensorLy backend.
+
+        Raises
+        ------
+        ValueError
+            If the suffix is neither ``.safetensors`` nor ``.npz``, or the file is not a
+            readable, complete tensorpanda factors file.
+        FileNotFoundError
+            If there is no file at ``path``.
+
+        Examples
+        --------
+        >>> import numpy as np, os, tempfile, tensorpanda as tp
+        >>> fit = tp.tucker2(np.random.default_rng(0).random((30, 5, 3, 3)), rank=(4, 2))
+        >>> path = os.path.join(tempfile.mkdtemp(), "factors.safetensors")
+        >>> _ = fit.save(path)
+        >>> back = tp.Factorization.load(path)
+        >>> back.rank, back.spatial_shape, bool(np.allclose(back.P, fit.P))
+        ((4, 2), (3, 3), True)
+        """
         from .io import load
 
         return load(path)
 
     def to_numpy(self) -> Factorization:
         """A copy with numpy factors (for plotting or saving from any backend).
+
+        Returns
+        -------
+        Factorization
+            A new factorisation whose ``A`` and ``P`` are numpy arrays on the host; the
+            metadata, history and info are copied.
 
         Examples
         --------

@@ -23,6 +23,22 @@ def interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
     """The (n_out × n_in) matrix of 1-D linear interpolation with half-pixel centres (the
     convention of PIL and of torch's ``align_corners=False``).
 
+    Output position k samples the input at ``(k + 0.5) · n_in / n_out − 0.5``, clamped to
+    the edges; each row holds the weights (summing to 1) of the two nearest inputs.
+
+    Parameters
+    ----------
+    n_in : int
+        Number of input samples (pixels along one axis), at least 1.
+    n_out : int
+        Number of output samples; larger than ``n_in`` to upsample, smaller to downsample
+        (without anti-aliasing).
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_out, n_in), float64
+        ``M @ x`` interpolates a signal ``x`` of length ``n_in`` to length ``n_out``.
+
     Examples
     --------
     >>> from tensorpanda.saliency import interpolation_matrix
@@ -45,6 +61,22 @@ def interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 def upsample(maps, size: tuple[int, int]):
     """Bilinear upsampling of maps (..., H, W) to (..., h, w), on any backend.
+
+    Applies :func:`interpolation_matrix` along both spatial axes: ``U_h @ maps @ U_wᵀ``.
+    Values stay within the range of the input (the weights are convex).
+
+    Parameters
+    ----------
+    maps : tensor of shape (..., H, W)
+        Floating-point maps; any leading axes (e.g. samples) are kept.
+    size : (int, int)
+        The output size ``(h, w)``, e.g. the image size. A smaller size downsamples
+        linearly (no anti-aliasing).
+
+    Returns
+    -------
+    tensor of shape (..., h, w)
+        On the backend, dtype and device of ``maps``.
 
     Examples
     --------
@@ -86,29 +118,54 @@ def saliency(
     Parameters
     ----------
     factors : Factorization
+        A fitted factorisation; the maps are meaningful for orthonormal appearances ``A``.
     data : array (N, C, H, W) or any source :func:`tucker2` accepts
+        The samples' feature maps (same C and positions as the fitted data); read once.
     appearance : int
-        Column j of A.
+        Column j of A, in ``0 .. R_C - 1``.
     size : (h, w), optional
-        Upsample (bilinearly) to this size, e.g. the image size.
-    normalize : bool
-        Min-max each map to [0, 1].
+        Upsample (bilinearly) to this size, e.g. the image size. Default ``None``: the
+        feature maps' grid ``factors.spatial_shape``.
+    normalize : bool, default True
+        Min-max each map to [0, 1] separately (a constant map becomes 0). With False the
+        raw projections (Aᵀ Z_i)_j are returned; their sign is arbitrary.
     threshold : float, optional
-        Return boolean masks ``map >= threshold`` (after normalisation).
+        Return boolean masks ``map >= threshold`` (after normalisation) instead of maps.
+        Needs ``normalize=True``.
+
+    Returns
+    -------
+    tensor of shape (N, H, W), or (N, h, w) with ``size``
+        The maps (floating point, in [0, 1] when normalised), or boolean masks with
+        ``threshold``, on the backend of ``factors``.
+
+    Raises
+    ------
+    TypeError
+        If ``appearance`` is not a single integer.
+    ValueError
+        If ``appearance`` is out of range, if ``threshold`` is given with
+        ``normalize=False``, or if the data's channels or positions do not match
+        ``factors``.
 
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
     >>> Z = np.random.default_rng(0).random((20, 6, 4, 4))
     >>> fit = tp.tucker2(Z, (None, 3))
-    >>> tp.saliency(fit, Z[:2], appearance=0, size=(16, 16)).shape
-    (2, 16, 16)
+    >>> maps = tp.saliency(fit, Z[:2], appearance=0, size=(16, 16))
+    >>> maps.shape, float(maps.min()), float(maps.max())
+    ((2, 16, 16), 0.0, 1.0)
+    >>> tp.saliency(fit, Z[:2], appearance=0, threshold=0.5).dtype
+    dtype('bool')
     """
     if not isinstance(appearance, numbers.Integral):
         raise TypeError(f"appearance must be one index, got {appearance!r}")
     j = _indices("appearance", appearance, factors.rank[0])[0]
     if threshold is not None and not normalize:
         raise ValueError("a threshold applies to normalised maps: keep normalize=True")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must lie in [0, 1] (maps are normalised), got {threshold}")
     a = tl.reshape(factors.A[:, j], (1, -1))
     maps = []
     for batch in as_source(data):
@@ -135,17 +192,43 @@ def region_scores(factors: Factorization, data, region) -> np.ndarray:
     is a boolean mask on the feature maps' spatial grid. The top scorer for the image
     border, for instance, is a "background" appearance.
 
+    Parameters
+    ----------
+    factors : Factorization
+        A fitted factorisation with appearances ``A`` (C×R_C).
+    data : array (N, C, H, W) or any source :func:`tucker2` accepts
+        The samples to average over (same C and positions as the fitted data); read once.
+    region : boolean array of shape ``factors.spatial_shape``
+        True at the positions inside the region (e.g. from :func:`part_mask` without
+        ``size``); any backend. It must contain positions both inside and outside.
+
+    Returns
+    -------
+    numpy.ndarray of shape (R_C,), float64
+        The score of each appearance; ``np.argmax`` (or ``np.argmax(abs(...))``, given the
+        sign ambiguity) picks the appearance that lives in the region.
+
+    Raises
+    ------
+    ValueError
+        If ``region`` does not have one entry per position, is all True or all False, or
+        if the data's channels or positions do not match ``factors``.
+
     Examples
     --------
     >>> import numpy as np, tensorpanda as tp
     >>> Z = np.random.default_rng(0).random((20, 6, 4, 4))
     >>> fit = tp.tucker2(Z, (None, 3))
     >>> border = np.ones((4, 4), bool); border[1:-1, 1:-1] = False
-    >>> tp.region_scores(fit, Z, border).shape
-    (6,)
+    >>> scores = tp.region_scores(fit, Z, border)
+    >>> scores.shape, scores.dtype
+    ((6,), dtype('float64'))
     """
-    mask = np.asarray(B.to_host(region)).astype(bool).reshape(-1)
-    if mask.shape[0] != factors.n_positions or mask.all() or not mask.any():
+    mask = np.asarray(B.to_host(region)).astype(bool)
+    # an image-sized mask or a transposed grid has the wrong shape even when its size fits
+    grid_shapes = (tuple(factors.spatial_shape), (factors.n_positions,))
+    mask_shape, mask = mask.shape, mask.reshape(-1)
+    if mask_shape not in grid_shapes or mask.all() or not mask.any():
         raise ValueError(
             f"region must be a mask of the {factors.spatial_shape} grid with positions both "
             "inside and outside it"

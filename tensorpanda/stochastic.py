@@ -31,6 +31,45 @@ ADAM_LEARNING_RATE = 1e-3
 
 
 def fit_stochastic(source: BatchSource, config: Config) -> Factorization:
+    """Fit with a stochastic solver: ``solver="paper"`` by :func:`fit_paper`, ``"adam"`` by
+    :func:`fit_adam`.
+
+    Both read the data sample by sample or batch by batch; an iteration is one epoch.
+
+    Parameters
+    ----------
+    source : BatchSource
+        The data.
+    config : Config
+        A validated config with ``solver`` ``"paper"`` or ``"adam"``.
+
+    Returns
+    -------
+    Factorization
+        The fit.
+
+    Raises
+    ------
+    ValueError
+        Under ``torch.distributed`` with more than one process (these solvers do not
+        reduce across processes), and as :func:`fit_paper` and :func:`fit_adam` do.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda.data import as_source
+    >>> from tensorpanda.solver import Config, validate
+    >>> from tensorpanda.stochastic import fit_stochastic
+    >>> Z = np.random.default_rng(0).random((20, 4, 3, 3))
+    >>> config = validate(Config(rank=(2, 2), solver="paper", appearances="free",
+    ...                          learning_rate=1e-3, max_iter=3, random_state=0))
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # 3 epochs do not converge
+    ...     fit = fit_stochastic(as_source(Z), config)
+    >>> fit.info["solver"], fit.info["n_iter"], fit.info["n_steps"]
+    ('paper', 3, 60)
+    """
     if world_size() > 1:
         raise ValueError(
             f"solver={config.solver!r} does not reduce across processes; with "
@@ -45,7 +84,43 @@ def fit_stochastic(source: BatchSource, config: Config) -> Factorization:
 # -- paper -------------------------------------------------------------------------------------
 def paper_init(source: BatchSource, config: Config, rng):
     """The original's start: A from the left singular vectors of the mean channel scatter of
-    the first 1,000 samples (its ``HOSVD``), P ~ U(0, 0.01). Returns the started problem."""
+    the first 1,000 samples (its ``HOSVD``), P ~ U(0, 0.01). Returns the started problem.
+
+    One pass over the data (for Σ‖Z_i‖² and the scatter).
+
+    Parameters
+    ----------
+    source : BatchSource
+        The data.
+    config : Config
+        A validated config (``rank`` is read; ``init`` is ignored).
+    rng : numpy.random.RandomState
+        The source of the uniform start of P.
+
+    Returns
+    -------
+    Problem
+        The started problem, with A (C×R_C, orthonormal columns) and P (S×R_S) set.
+
+    Raises
+    ------
+    ValueError
+        When a rank exceeds the data's modes or the data is all zeros.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda.data import as_source
+    >>> from tensorpanda.solver import Config, validate
+    >>> from tensorpanda.stochastic import paper_init
+    >>> source = as_source(np.random.default_rng(0).random((20, 4, 3, 3)))
+    >>> config = validate(Config(rank=(2, 3), solver="paper", appearances="free"))
+    >>> problem = paper_init(source, config, np.random.RandomState(0))
+    >>> problem.A.shape, problem.P.shape, bool(np.allclose(problem.A.T @ problem.A, np.eye(2)))
+    ((4, 2), (9, 3), True)
+    >>> bool(0 <= problem.P.min() and problem.P.max() <= 0.01)
+    True
+    """
     stats = sweep(
         source,
         lambda Z: {"sq_norm": sq_norm(Z)},
@@ -69,6 +144,45 @@ def paper_gradients(z, A, P, reorder: bool = False):
     them (``zᵀ @ A @ Aᵀ @ z @ P`` ...), so that this peer costs what the original costs;
     ``reorder=True`` evaluates the same expressions in a cheap order (for the benchmark's
     "how much is the evaluation order" row).
+
+    Parameters
+    ----------
+    z : backend tensor of shape (C, S)
+        One sample.
+    A : backend tensor of shape (C, R_C)
+        The current appearances (free: not assumed orthonormal).
+    P : backend tensor of shape (S, R_S)
+        The current parts.
+    reorder : bool
+        Evaluate the products in a cheap order instead of the original's.
+
+    Returns
+    -------
+    g_P : backend tensor of shape (S, R_S)
+        The gradient with respect to P at (A, P).
+    grad_A : callable
+        ``grad_A(P_new)``: the gradient with respect to A at (A, P_new), since the original
+        steps A with the P it has just updated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda.stochastic import paper_gradients
+    >>> rng = np.random.default_rng(0)
+    >>> z, A, P = rng.random((4, 9)), rng.random((4, 2)), rng.random((9, 3))
+    >>> g_P, grad_A = paper_gradients(z, A, P)
+    >>> g_P.shape, grad_A(P).shape
+    ((9, 3), (4, 2))
+    >>> g_fast, grad_A_fast = paper_gradients(z, A, P, reorder=True)
+    >>> bool(np.allclose(g_P, g_fast)), bool(np.allclose(grad_A(P), grad_A_fast(P)))
+    (True, True)
+
+    The gradient matches a finite difference of the loss:
+
+    >>> loss = lambda P: ((z - A @ A.T @ z @ P @ P.T) ** 2).sum()
+    >>> E = np.zeros_like(P); E[0, 0] = 1e-6
+    >>> bool(np.isclose((loss(P + E) - loss(P - E)) / 2e-6, g_P[0, 0], rtol=1e-4))
+    True
     """
     dot, T = tl.dot, tl.transpose
     if not reorder:
@@ -110,7 +224,63 @@ def _paper_grad_A_reordered(z, A, P):
 def fit_paper(source: BatchSource, config: Config, reorder: bool = False) -> Factorization:
     """Batch-1 projected gradient on the summed loss with a fixed learning rate: for each
     sample, a P-step (then projection onto P ≥ 0), then an A-step on the same sample with the
-    new P. A is free. One iteration = one epoch of N steps."""
+    new P. A is free. One iteration = one epoch of N steps.
+
+    Starts from :func:`paper_init`; after each epoch the exact objective is evaluated with
+    one more pass (:func:`exact_objective`). ``info`` gains ``n_steps``,
+    ``learning_rate`` and ``evaluation_time``.
+
+    Parameters
+    ----------
+    source : BatchSource
+        The data.
+    config : Config
+        A validated config with ``solver="paper"`` (``model="panda"``,
+        ``appearances="free"``) and a ``learning_rate``.
+    reorder : bool
+        Evaluate the gradients in a cheap order instead of the original's (see
+        :func:`paper_gradients`).
+
+    Returns
+    -------
+    Factorization
+        The fit.
+
+    Raises
+    ------
+    ValueError
+        When ``config.learning_rate`` is None.
+    DivergenceError
+        When the factors become non-finite or P is clamped to zero (a learning rate too
+        large).
+
+    Warns
+    -----
+    ConvergenceWarning
+        When ``max_iter`` epochs (more than one) end the fit before it converged; the
+        default single epoch, the original schedule, cannot judge convergence and does not
+        warn.
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> from tensorpanda.data import as_source
+    >>> from tensorpanda.solver import Config, validate
+    >>> from tensorpanda.stochastic import fit_paper
+    >>> Z = np.random.default_rng(0).random((20, 4, 3, 3))
+    >>> config = validate(Config(rank=(2, 2), solver="paper", appearances="free",
+    ...                          learning_rate=1e-3, max_iter=4, random_state=0))
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # 4 epochs do not converge
+    ...     fit = fit_paper(as_source(Z), config)
+    >>> [round(f, 1) for f in fit.history], fit.info["n_steps"]
+    ([252.5, 248.5, 229.1, 141.9], 80)
+    >>> fit_paper(as_source(Z), validate(Config(rank=(2, 2), solver="paper",
+    ...                                         appearances="free")))
+    Traceback (most recent call last):
+    ...
+    ValueError: solver='paper' needs a learning_rate: ...
+    """
     lr = config.learning_rate
     if lr is None:
         raise ValueError(
@@ -164,7 +334,40 @@ def exact_objective(source: BatchSource, problem, config: Config) -> float:
     """Σ_i ‖Z_i − A Aᵀ Z_i P Pᵀ‖² (or the Tucker objective) from one statistics pass.
 
     Its time is recorded in ``info["evaluation_time"]``: the original optimiser evaluates no
-    objective, so a fair comparison subtracts it."""
+    objective, so a fair comparison subtracts it.
+
+    Parameters
+    ----------
+    source : BatchSource
+        The data.
+    problem : Problem
+        The fit in progress: its current ``A`` and ``P`` are evaluated, and the time spent
+        is added to ``problem.extra_info["evaluation_time"]``.
+    config : Config
+        The fit's config (``model`` and ``appearances`` choose the objective).
+
+    Returns
+    -------
+    float
+        The objective at (A, P).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda.data import as_source
+    >>> from tensorpanda.solver import Config, validate
+    >>> from tensorpanda.stochastic import exact_objective, paper_init
+    >>> Z = np.random.default_rng(0).random((20, 4, 3, 3))
+    >>> config = validate(Config(rank=(2, 2), solver="paper", appearances="free"))
+    >>> source = as_source(Z)
+    >>> problem = paper_init(source, config, np.random.RandomState(0))
+    >>> A, P, Zs = problem.A, problem.P, Z.reshape(20, 4, 9)
+    >>> direct = sum(((z - A @ A.T @ z @ P @ P.T) ** 2).sum() for z in Zs)
+    >>> bool(np.isclose(exact_objective(source, problem, config), direct))
+    True
+    >>> "evaluation_time" in problem.extra_info
+    True
+    """
     started = time.perf_counter()
     value = _exact_objective(source, problem, config)
     spent = problem.extra_info.get("evaluation_time", 0.0) + time.perf_counter() - started
@@ -251,7 +454,63 @@ class _Adam:
 def fit_adam(source: BatchSource, config: Config) -> Factorization:
     """Projected Adam on minibatches: P is clipped to P ≥ 0 after each step, an orthonormal
     A is re-orthonormalised (QR), a non-negative A clipped. For S×S statistics too large to
-    hold; the Gram solvers are faster whenever they fit."""
+    hold; the Gram solvers are faster whenever they fit.
+
+    The gradients come from the backend's autograd (pytorch or jax); one step per batch,
+    one iteration per epoch, then the exact objective with one more pass. The learning rate
+    defaults to ``ADAM_LEARNING_RATE`` (1e-3).
+
+    Parameters
+    ----------
+    source : BatchSource
+        The data.
+    config : Config
+        A validated config with ``solver="adam"``.
+
+    Returns
+    -------
+    Factorization
+        The fit.
+
+    Raises
+    ------
+    ValueError
+        When the active TensorLy backend has no autograd (not pytorch or jax), a rank
+        exceeds the data's modes, or the data is all zeros.
+    DivergenceError
+        When the loss becomes non-finite (a learning rate too large).
+
+    Warns
+    -----
+    ConvergenceWarning
+        When ``max_iter`` epochs end the fit before it converged.
+
+    Examples
+    --------
+    On the numpy backend there is no autograd:
+
+    >>> import numpy as np
+    >>> from tensorpanda.data import as_source
+    >>> from tensorpanda.solver import Config, validate
+    >>> from tensorpanda.stochastic import fit_adam
+    >>> Z = np.random.default_rng(0).random((20, 4, 3, 3))
+    >>> config = validate(Config(rank=(2, 2), solver="adam", max_iter=5, learning_rate=1e-2,
+    ...                          random_state=0))
+    >>> fit_adam(as_source(Z), config)
+    Traceback (most recent call last):
+    ...
+    ValueError: solver='adam' needs the backend's autograd: ...
+
+    With pytorch the loss falls epoch by epoch and P stays non-negative (5 epochs are too
+    few to converge, hence the silenced ConvergenceWarning):
+
+    >>> import tensorly as tl, torch, warnings
+    >>> with tl.backend_context("pytorch"), warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     fit = fit_adam(as_source(torch.as_tensor(Z)), config)
+    >>> [round(f, 1) for f in fit.history], bool((fit.P >= 0).all())
+    ([141.0, 124.6, 112.1, 103.0, 96.6], True)
+    """
     if tl.get_backend() not in ("pytorch", "jax"):
         raise ValueError(
             "solver='adam' needs the backend's autograd: tl.set_backend('pytorch') or "

@@ -36,7 +36,25 @@ EXTRAPOLATION = 16.0
 
 @dataclass
 class Step:
-    """A factor after some updates, the objective there, and how many updates were taken."""
+    """A factor after some updates, the objective there, and how many updates were taken.
+
+    Attributes
+    ----------
+    X : tensor
+        The updated factor (P, or A), a backend tensor.
+    objective : float
+        The objective f at ``X`` with the other factor's statistics held fixed.
+    n_updates : int
+        How many updates were taken (0 when ``max_steps`` was 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda.updates import eigen_step
+    >>> step = eigen_step(np.diag([3.0, 2.0, 1.0]), 2, 10.0)   # returns a Step
+    >>> step.X.shape, step.objective, step.n_updates
+    ((3, 2), 5.0, 1)
+    """
 
     X: object
     objective: float
@@ -74,7 +92,41 @@ def _column(X, k: int, column):
 
 # -- PandA: the tied-core quartic --------------------------------------------------------------
 def tied_gradient(X, K1X, K2X):
-    """∇f = −4 K1 X + 2 K2 X (XᵀX) + 2 X (Xᵀ K2 X)."""
+    """∇f = −4 K1 X + 2 K2 X (XᵀX) + 2 X (Xᵀ K2 X).
+
+    The gradient of the tied quartic f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X XᵀX) for
+    symmetric K1, K2, from the products K1 X and K2 X (no further application of K).
+
+    Parameters
+    ----------
+    X : tensor
+        The factor, n×R.
+    K1X : tensor
+        K1 X, n×R.
+    K2X : tensor
+        K2 X, n×R (the same as ``K1X`` when K1 = K2, i.e. for an orthonormal A).
+
+    Returns
+    -------
+    tensor
+        ∇f(X), n×R.
+
+    Examples
+    --------
+    The gradient agrees with a finite difference of the objective along a direction D:
+
+    >>> import numpy as np
+    >>> from tensorpanda.updates import tied_gradient
+    >>> from tensorpanda.quartic import objective
+    >>> rng = np.random.default_rng(0)
+    >>> Y = rng.standard_normal((20, 5)); K = Y.T @ Y             # K1 = K2 = K
+    >>> X = rng.uniform(size=(5, 2)); D = rng.standard_normal((5, 2))
+    >>> G = tied_gradient(X, K @ X, K @ X)
+    >>> f = lambda X: objective(X, K @ X, K @ X, 0.0)
+    >>> h = 1e-6
+    >>> bool(np.isclose((f(X + h * D) - f(X - h * D)) / (2 * h), np.sum(G * D)))
+    True
+    """
     H = tl.dot(tl.transpose(X), X)
     G = tl.dot(tl.transpose(X), K2X)
     return -4 * K1X + 2 * tl.dot(K2X, H) + 2 * tl.dot(X, G)
@@ -123,7 +175,59 @@ def _line_step(op, X, D, K1X, K2X, const, t_max, column: int | None = None, nonn
 def tied_steps(op, X, rule: str, const: float, max_steps: int, tol: float, nonneg: bool = True):
     """Up to ``max_steps`` updates of X on the tied quartic; stop when a step lowers the
     objective by at most ``tol`` (absolute). ``nonneg=False`` (a free A) takes gradient
-    steps whatever the rule."""
+    steps whatever the rule.
+
+    The objective is f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X XᵀX). Each update proposes a
+    direction by ``rule`` (``mu``: multiplicative, ``X ⊙ ∇⁻f / ∇⁺f``; ``hals``: the
+    least-squares target of each column in turn; ``pgd``: projected gradient with an adapted
+    step) and moves along it by the exact minimiser of the quartic on the feasible segment
+    (:mod:`tensorpanda.quartic`), so f never increases and X stays non-negative.
+
+    Parameters
+    ----------
+    op : MatrixOperator or StreamedOperator
+        The statistics: ``op.apply(X)`` returns ``(K1 X, K2 X)``.
+    X : tensor
+        The starting factor, n×R (non-negative when ``nonneg``).
+    rule : str
+        ``"mu"``, ``"hals"`` or ``"pgd"`` (ignored when ``nonneg`` is False).
+    const : float
+        The constant c of f (Σ‖Z_i‖²).
+    max_steps : int
+        Most updates.
+    tol : float
+        Stop after an update that lowers f by at most ``tol`` (absolute).
+    nonneg : bool, default True
+        Keep X ≥ 0 (P); False for a free A, updated by gradient steps.
+
+    Returns
+    -------
+    Step
+        The updated X, f there and the number of updates taken.
+
+    Raises
+    ------
+    ValueError
+        If ``nonneg`` is True and ``rule`` is not one of :data:`RULES` (when at least one
+        update is asked for).
+
+    Examples
+    --------
+    With A = I (R_C = C), K = Σ Z_iᵀ Z_i and f(P) = Σ‖Z_i − Z_i P Pᵀ‖²:
+
+    >>> import numpy as np
+    >>> from tensorpanda.updates import tied_steps
+    >>> from tensorpanda.operators import MatrixOperator
+    >>> rng = np.random.default_rng(0)
+    >>> Z = rng.standard_normal((30, 4, 6)); P = rng.uniform(size=(6, 2))
+    >>> op, c = MatrixOperator(np.einsum("ncs,nct->st", Z, Z)), float((Z ** 2).sum())
+    >>> f = lambda P: float(((Z - Z @ P @ P.T) ** 2).sum())
+    >>> steps = [tied_steps(op, P, rule, c, 10, 0.0) for rule in ("mu", "hals", "pgd")]
+    >>> [bool(s.objective < f(P) and (s.X >= 0).all()) for s in steps]   # lower f, P ≥ 0
+    [True, True, True]
+    >>> bool(np.isclose(steps[1].objective, f(steps[1].X)))
+    True
+    """
     K1X, K2X = op.apply(X)
     value = quartic.objective(X, K1X, K2X, const)
     step_size = None  # pgd's step, adapted from one update to the next
@@ -200,7 +304,40 @@ def _hals_sweep(op, X, K1X, K2X, const):
 
 # -- Tucker-2 with least-squares cores ---------------------------------------------------------
 def subspace_objective(X, KX, const: float) -> float:
-    """f(X) = c − tr(K Π_X) = c − tr((XᵀX)⁺ Xᵀ K X)."""
+    """f(X) = c − tr(K Π_X) = c − tr((XᵀX)⁺ Xᵀ K X).
+
+    Tucker-2's objective with the cores at their least-squares optimum; it depends only on
+    the column space of X.
+
+    Parameters
+    ----------
+    X : tensor
+        The factor, n×R.
+    KX : tensor
+        K X, n×R.
+    const : float
+        The constant c (Σ‖Z_i‖²).
+
+    Returns
+    -------
+    float
+        f(X).
+
+    Examples
+    --------
+    With K = Σ Z_iᵀ Z_i, f is the residual of projecting each Z_i onto X's columns:
+
+    >>> import numpy as np
+    >>> from tensorpanda.updates import subspace_objective
+    >>> rng = np.random.default_rng(0)
+    >>> Z = rng.standard_normal((30, 4, 6)); X = rng.uniform(size=(6, 2))
+    >>> K, c = np.einsum("ncs,nct->st", Z, Z), float((Z ** 2).sum())
+    >>> value = subspace_objective(X, K @ X, c)
+    >>> bool(np.isclose(value, ((Z - Z @ X @ np.linalg.pinv(X)) ** 2).sum()))
+    True
+    >>> bool(np.isclose(value, subspace_objective(3 * X, K @ (3 * X), c)))   # scale-free
+    True
+    """
     inv = B.psd_pinv(tl.dot(tl.transpose(X), X))
     return const - B.scalar(tl.sum(inv * tl.dot(tl.transpose(X), KX)))
 
@@ -213,7 +350,55 @@ def _normalise_columns(X):
 
 def subspace_steps(op, X, rule: str, const: float, max_steps: int, tol: float):
     """Up to ``max_steps`` non-negative least-squares updates of X with the cores re-fitted
-    after each; stop when a step lowers f by at most ``tol`` (absolute)."""
+    after each; stop when a step lowers f by at most ``tol`` (absolute).
+
+    The objective is :func:`subspace_objective`, f(X) = c − tr(K Π_X). Each update fixes the
+    least-squares cores, takes one step of ``rule`` on the non-negative least-squares
+    problem in X (``mu``: semi-NMF rule of Ding, Li & Jordan; ``hals``: exact column
+    updates; ``pgd``: projected gradient with step 1/L), and scales the columns of X to unit
+    norm (which leaves f unchanged). No update increases f.
+
+    Parameters
+    ----------
+    op : MatrixOperator or StreamedOperator
+        The statistic: ``op.apply(X)[0]`` is K X.
+    X : tensor
+        The starting factor, n×R, non-negative.
+    rule : str
+        ``"mu"``, ``"hals"`` or ``"pgd"``.
+    const : float
+        The constant c of f (Σ‖Z_i‖²).
+    max_steps : int
+        Most updates.
+    tol : float
+        Stop after an update that lowers f by at most ``tol`` (absolute).
+
+    Returns
+    -------
+    Step
+        The updated X (non-negative, columns of unit norm), f there and the number of
+        updates taken.
+
+    Raises
+    ------
+    ValueError
+        If ``rule`` is not one of :data:`RULES` (when at least one update is asked for).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda.updates import subspace_objective, subspace_steps
+    >>> from tensorpanda.operators import MatrixOperator
+    >>> rng = np.random.default_rng(0)
+    >>> Z = rng.standard_normal((30, 4, 6)); P = rng.uniform(size=(6, 2))
+    >>> K, c = np.einsum("ncs,nct->st", Z, Z), float((Z ** 2).sum())
+    >>> f0 = subspace_objective(P, K @ P, c)
+    >>> steps = [subspace_steps(MatrixOperator(K), P, r, c, 10, 0.0) for r in ("mu", "hals", "pgd")]
+    >>> [bool(s.objective < f0 and (s.X >= 0).all()) for s in steps]    # lower f, P ≥ 0
+    [True, True, True]
+    >>> np.linalg.norm(steps[0].X, axis=0).round(6)
+    array([1., 1.])
+    """
     KX, _ = op.apply(X)
     value = subspace_objective(X, KX, const)
     n_updates = 0
@@ -253,6 +438,32 @@ def _nnls_update(X, B_, H, rule):
 # -- Orthonormal appearances -------------------------------------------------------------------
 def eigen_step(K, rank: int, const: float) -> Step:
     """argmax tr(Aᵀ K A) over orthonormal A: the top ``rank`` eigenvectors of K.
-    The objective is c − (sum of those eigenvalues)."""
+    The objective is c − (sum of those eigenvalues).
+
+    Each eigenvector's sign is fixed so that its entry of largest magnitude is positive.
+
+    Parameters
+    ----------
+    K : tensor
+        A symmetric C×C backend tensor (K_C(P) for PandA, Σ Z_i Π_P Z_iᵀ for Tucker-2).
+    rank : int
+        The number of columns R_C of A.
+    const : float
+        The constant c (Σ‖Z_i‖²).
+
+    Returns
+    -------
+    Step
+        A (C×R_C, orthonormal columns, in decreasing order of eigenvalue), the objective
+        c − Σ λ_k and ``n_updates=1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorpanda.updates import eigen_step
+    >>> step = eigen_step(np.diag([3.0, 2.0, 1.0]), 2, 10.0)
+    >>> np.allclose(step.X, np.eye(3)[:, :2]), step.objective      # 10 − (3 + 2)
+    (True, 5.0)
+    """
     values, vectors = B.top_eigh(K, rank)
     return Step(X=vectors, objective=const - B.scalar(tl.sum(values)), n_updates=1)

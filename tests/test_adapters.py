@@ -307,6 +307,9 @@ def test_latents_dataclass():
     assert len(lat) == 10
     assert torch.equal(lat[3].z, torch.tensor([[3.0]]))
     assert torch.equal(lat[-1].condition, torch.tensor([[9]]))
+    assert torch.equal(lat[np.int64(3)].z, lat[3].z)  # numpy integers index too
+    with pytest.raises(TypeError, match="got bool"):
+        lat[True]
     assert [len(b) for b in lat.batches(4)] == [4, 4, 2]
     assert torch.equal(torch.cat([b.z for b in lat.batches(3)]), lat.z)
     with pytest.raises(ValueError, match="one row per sample"):

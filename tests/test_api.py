@@ -87,6 +87,16 @@ def test_a_generator_is_enough_for_a_one_pass_fit_but_not_for_more(data):
     again = (to_backend(data[i : i + 40]) for i in range(0, len(data), 40))
     with pytest.raises(ValueError, match="one-shot iterator"):
         tp.tucker2(again, (6, 4), random_state=0)
+    once = (to_backend(data[i : i + 40]) for i in range(0, len(data), 40))
+    with pytest.raises(ValueError, match="fit_transform reads the data twice"):
+        tp.Tucker2((None, 4)).fit_transform(once)
+
+
+def test_fit_transform_on_a_list_of_batches_equals_it_on_the_array(data):
+    batches = [to_backend(data[i : i + 40]) for i in range(0, len(data), 40)]
+    on_list = tp.Tucker2((6, 4), random_state=0, batch_size=40).fit_transform(batches)
+    on_array = tp.Tucker2((6, 4), random_state=0, batch_size=40).fit_transform(to_backend(data))
+    np.testing.assert_allclose(host(on_list), host(on_array), rtol=1e-6, atol=1e-8)
 
 
 def test_streamed_statistics_match_the_held_gram(data):

@@ -112,6 +112,10 @@ def test_region_scores_find_the_appearance_living_in_a_region(fitted):
     assert tp.region_scores(fit, to_backend(-Z), region)[5] < -1.5  # −a_5 lives there now
     with pytest.raises(ValueError, match="both inside and outside"):
         tp.region_scores(fit, to_backend(Z), np.ones((6, 8), bool))
+    with pytest.raises(ValueError, match=r"mask of the \(6, 8\) grid"):  # transposed
+        tp.region_scores(fit, to_backend(Z), np.ascontiguousarray(region.T))
+    flat = tp.region_scores(fit, to_backend(Z), region.reshape(-1))  # flat is fine
+    np.testing.assert_allclose(flat, scores)
 
 
 def test_roir_known_answers():
@@ -167,3 +171,13 @@ def test_overlay_shows_the_map_where_it_is_high():
     out = figures.overlay(images, maps, strength=1.0)
     assert out[0, 0, 0].sum() > 2.0 and out[0, 3, 3].sum() < 0.1
     assert tl.is_tensor(tp.part_map(tp.tucker2(to_backend(np.ones((3, 2, 2, 2))), (None, 1)), 0))
+
+
+def test_figures_clip_values_outside_the_unit_interval_instead_of_wrapping():
+    bright = figures.grid(np.full((1, 2, 2, 3), 1.2), columns=1, pad=0)
+    dark = figures.grid(np.full((1, 2, 2, 3), -0.2), columns=1, pad=0)
+    assert (bright == 255).all() and (dark == 0).all()
+    images = np.full((1, 3, 4, 4), 0.5)
+    too_high = figures.overlay(images, np.full((4, 4), 3.0), strength=1.0)
+    at_one = figures.overlay(images, np.ones((4, 4)), strength=1.0)
+    np.testing.assert_allclose(too_high, at_one)

@@ -100,6 +100,8 @@ def test_data_that_is_not_numeric_or_not_data():
         tp.tucker2("features.npy", (None, 2))
     with pytest.raises(TypeError, match="complex"):
         tp.tucker2(np.ones((3, 2, 2, 2), dtype=complex), (None, 1))
+    with pytest.raises(TypeError, match="not numeric"):
+        tp.tucker2(np.full((3, 2, 2, 2), "0.5"), (None, 1))
     with pytest.raises(ValueError, match="all zeros"):
         tp.tucker2(to_backend(np.zeros((3, 2, 2, 2))), (None, 1))
     with pytest.raises(ValueError, match="no samples"):
@@ -115,3 +117,42 @@ def test_a_data_callable_that_changes_between_passes(Z):
 
     with pytest.raises(ValueError, match="same samples on every call"):
         tp.tucker2(shrinking, (4, 2))
+
+
+def test_a_convergence_warning_points_at_the_callers_line(Z):
+    with pytest.warns(tp.ConvergenceWarning, match="max_iter=2") as caught:
+        tp.tucker2(to_backend(Z), (4, 2), tol=0, max_iter=2)
+    assert caught[0].filename == __file__
+
+
+@pytest.mark.backend_independent
+def test_the_paper_optimisers_single_default_epoch_does_not_warn(Z, recwarn):
+    fit = tp.tucker2(Z, (4, 2), solver="paper", appearances="free", learning_rate=1e-3)
+    assert fit.info["n_iter"] == 1
+    assert not [w for w in recwarn if issubclass(w.category, tp.ConvergenceWarning)]
+
+
+def test_initial_factors_as_a_list_mean_the_same_as_a_tuple(Z):
+    rng = np.random.default_rng(1)
+    A = np.linalg.qr(rng.standard_normal((8, 3)))[0]
+    P = rng.random((16, 2))
+    kwargs = dict(max_iter=3, tol=0)
+    with pytest.warns(tp.ConvergenceWarning):
+        as_tuple = tp.tucker2(to_backend(Z), (3, 2), init=(to_backend(A), to_backend(P)), **kwargs)
+    with pytest.warns(tp.ConvergenceWarning):
+        as_list = tp.tucker2(to_backend(Z), (3, 2), init=[to_backend(A), to_backend(P)], **kwargs)
+    assert as_list.history == pytest.approx(as_tuple.history, rel=1e-10)
+
+
+def test_relative_error_of_all_zero_data_is_refused(Z):
+    fit = tp.tucker2(to_backend(Z), (None, 2))
+    zeros = to_backend(np.zeros_like(Z))
+    with pytest.raises(ValueError, match="all zero.*relative=False"):
+        tp.reconstruction_error(fit, zeros)
+    assert tp.reconstruction_error(fit, zeros, relative=False) == 0
+
+
+def test_a_saliency_threshold_outside_the_unit_interval(Z):
+    fit = tp.tucker2(to_backend(Z), (None, 2))
+    with pytest.raises(ValueError, match=r"threshold must lie in \[0, 1\]"):
+        tp.saliency(fit, to_backend(Z[:2]), appearance=0, threshold=1.5)
