@@ -248,14 +248,22 @@ def ganspace(latents, activations, n_directions: int, random_state=0) -> LatentD
     Z = _as_float(latents)
     N = tl.shape(Z)[0]
     Z = tl.reshape(Z, (N, -1))
-    if tl.shape(B.to_host(activations))[0] != N:
-        raise ValueError("latents and activations must have the same number of samples")
+    if int(activations.shape[0]) != N:  # any array type; no copy to the host
+        raise ValueError(
+            f"latents and activations must have the same number of samples, got {N} latents "
+            f"and {int(activations.shape[0])} activations"
+        )
     components = pca(activations, n_directions, random_state)
     Y = tl.reshape(B.to_backend(activations, B.context_of(Z)), (N, -1))
     X = tl.dot(Y - components.mean, tl.transpose(components.components))  # N × k
     Zc = Z - tl.mean(Z, axis=0)
     U = tl.lstsq(X, Zc)[0]  # k × d: row i is how z moves per unit of component i
     norms = tl.sqrt(tl.sum(U * U, axis=1))
+    if B.scalar(tl.min(norms)) == 0:  # a component the latents do not move at all
+        raise ValueError(
+            "a principal component has no least-squares latent direction (the latents do not "
+            "vary with it): use more samples than components, or fewer directions"
+        )
     U = U / tl.reshape(norms, (-1, 1))
     return LatentDirections(U=U, scores=components.variances, method="ganspace")
 

@@ -16,30 +16,11 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
-import numpy as np
 import tensorly as tl
 
 from . import _backend as B
+from ._checks import indices
 from .result import Factorization
-
-
-def _indices(name: str, value, bound: int) -> list[int]:
-    if isinstance(value, numbers.Integral):
-        values = [value]
-    elif isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str):
-        values = list(value)
-    else:
-        raise TypeError(f"{name} must be integers (an index or a list of them), got {value!r}")
-    if not values:
-        raise ValueError(f"{name} is empty: give at least one index")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"{name} must be integers, got {v!r}")
-        if not 0 <= v < bound:
-            raise ValueError(
-                f"{name} index {v} is out of range: there are {bound} (0..{bound - 1})"
-            )
-    return [int(v) for v in values]
 
 
 def part_map(factors: Factorization, parts) -> object:
@@ -75,7 +56,7 @@ def part_map(factors: Factorization, parts) -> object:
     >>> region.shape, float(region.min()), float(region.max())
     ((4, 4), 0.0, 1.0)
     """
-    columns = _indices("part", parts, factors.rank[1])
+    columns = indices("part", parts, factors.rank[1])
     p = tl.sum(tl.stack([factors.P[:, k] for k in columns], axis=1), axis=1)
     low, high = tl.min(p), tl.max(p)
     span = B.scalar(high - low)
@@ -188,7 +169,7 @@ def edit_direction(
     (6, 4, 4)
     """
     several = not isinstance(appearance, numbers.Integral)
-    appearances = _indices("appearance", appearance, factors.rank[0])
+    appearances = indices("appearance", appearance, factors.rank[0])
     if several:
         if isinstance(parts, numbers.Integral) or len(parts) != len(appearances):
             raise ValueError(

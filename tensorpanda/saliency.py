@@ -14,8 +14,8 @@ import numpy as np
 import tensorly as tl
 
 from . import _backend as B
+from ._checks import indices
 from .data import as_source
-from .editing import _indices
 from .result import Factorization
 
 
@@ -161,7 +161,7 @@ def saliency(
     """
     if not isinstance(appearance, numbers.Integral):
         raise TypeError(f"appearance must be one index, got {appearance!r}")
-    j = _indices("appearance", appearance, factors.rank[0])[0]
+    j = indices("appearance", appearance, factors.rank[0])[0]
     if threshold is not None and not normalize:
         raise ValueError("a threshold applies to normalised maps: keep normalize=True")
     if threshold is not None and not 0 <= threshold <= 1:

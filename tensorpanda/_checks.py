@@ -1,0 +1,29 @@
+"""Argument checks shared by the modules that take part and appearance indices."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def indices(name: str, value, bound: int) -> list[int]:
+    """``value`` (an index or a sequence of them) as a list of ints in 0..bound-1, or a
+    ``TypeError``/``ValueError`` that names ``name`` (e.g. "part", "appearance")."""
+    if isinstance(value, numbers.Integral):
+        values = [value]
+    elif isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str):
+        values = list(value)
+    else:
+        raise TypeError(f"{name} must be integers (an index or a list of them), got {value!r}")
+    if not values:
+        raise ValueError(f"{name} is empty: give at least one index")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be integers, got {v!r}")
+        if not 0 <= v < bound:
+            raise ValueError(
+                f"{name} index {v} is out of range: there are {bound} (0..{bound - 1})"
+            )
+    return [int(v) for v in values]
