@@ -1,9 +1,10 @@
-"""Argument checks shared by the modules that take part and appearance indices."""
+"""Argument checks shared across modules: part and appearance indices, output paths."""
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -27,3 +28,14 @@ def indices(name: str, value, bound: int) -> list[int]:
                 f"{name} index {v} is out of range: there are {bound} (0..{bound - 1})"
             )
     return [int(v) for v in values]
+
+
+def writable_path(path, overwrite: bool) -> Path:
+    """``path`` as a Path, if a file may be written there: an existing file is kept (a
+    ``FileExistsError``) unless ``overwrite``, and its folder must exist."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    if not path.parent.exists():
+        raise FileNotFoundError(f"the folder {path.parent} does not exist: create it first")
+    return path

@@ -363,7 +363,7 @@ class BatchSource:
 
     def _default_batch_size(self) -> int:
         # bytes per entry in the precision the batch is converted to (float32 or float64)
-        itemsize = 8 if self.context and "float64" in str(self.context.get("dtype")) else 4
+        itemsize = 8 if self.context and B.dtype_name(self.context) == "float64" else 4
         per_sample = self.n_channels * self.n_positions * itemsize
         return max(1, BATCH_BYTES // per_sample)
 

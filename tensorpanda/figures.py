@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _backend as B
+from ._checks import writable_path
 
 # Anchor colours of a perceptually ordered map (dark purple → orange → light yellow),
 # interpolated linearly: enough for heat maps without a plotting library.
@@ -165,15 +166,6 @@ def grid(tiles: np.ndarray, columns: int, pad: int = 2, upscale: int = 1) -> np.
     return (np.clip(canvas, 0, 1) * 255).round().astype(np.uint8)
 
 
-def _writable(path, overwrite: bool) -> Path:
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    if not path.parent.exists():
-        raise FileNotFoundError(f"the folder {path.parent} does not exist: create it first")
-    return path
-
-
 def save_png(image: np.ndarray, path, overwrite: bool = False) -> Path:
     """Write a uint8 (H, W, 3) image; an existing file is kept unless ``overwrite``.
 
@@ -208,7 +200,7 @@ def save_png(image: np.ndarray, path, overwrite: bool = False) -> Path:
     """
     from PIL import Image
 
-    path = _writable(path, overwrite)
+    path = writable_path(path, overwrite)
     Image.fromarray(image).save(path)
     return path
 
@@ -363,7 +355,7 @@ def edit_gif(
     F = np.asarray(B.to_host(frames), dtype=np.float64)
     if F.ndim != 5:
         raise ValueError(f"frames must have shape (T, N, 3, H, W), got {F.shape}")
-    path = _writable(path, overwrite)
+    path = writable_path(path, overwrite)
     pictures = [Image.fromarray(grid(_images_hwc(f), len(f), upscale=upscale)) for f in F]
     pictures = pictures + pictures[-2:0:-1]
     pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=duration_ms,

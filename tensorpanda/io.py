@@ -18,6 +18,7 @@ import numpy as np
 import tensorly as tl
 
 from . import _backend as B
+from ._checks import writable_path
 from .result import Factorization
 
 FORMAT = "tensorpanda.factors"
@@ -106,12 +107,8 @@ def save(result: Factorization, path, overwrite: bool = False) -> Path:
     >>> tp.save(fit, path, overwrite=True).name
     'factors.safetensors'
     """
-    path = Path(path)
-    suffix = _suffix(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    if not path.parent.exists():
-        raise FileNotFoundError(f"the folder {path.parent} does not exist: create it first")
+    suffix = _suffix(Path(path))
+    path = writable_path(path, overwrite)
     arrays = {
         "A": np.ascontiguousarray(B.to_host(result.A)),
         "P": np.ascontiguousarray(B.to_host(result.P)),
