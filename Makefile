@@ -24,7 +24,7 @@ help:
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PIP) -e .
+	$(PIP) -e ".[gan]"
 	# the DCGAN-faces weights; its declared dependencies (wandb, torchvision, ...) are not
 	# needed to read them and would replace the CPU torch build
 	$(PIP) --no-deps gan-face-generate
@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 # Everything the tests, the jax backend, the BigGAN adapter and the docs need.
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) -e ".[test,jax,biggan,docs]"
+	$(PIP) -e ".[gan,test,jax,biggan,docs]"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -50,7 +50,7 @@ lint: dev
 test: dev lint
 	@set -e; for b in $(BACKENDS); do \
 	  echo "=== tests on the $$b backend"; \
-	  if [ "$$b" = numpy ]; then doctests="--doctest-modules tensorpanda adapters"; \
+	  if [ "$$b" = numpy ]; then doctests="--doctest-modules tensorpanda adapters app"; \
 	  else doctests=""; fi; \
 	  TENSORLY_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider tests $$doctests; \
 	done

@@ -16,7 +16,7 @@ from .metrics import reconstruction_error, roir, summarize
 from .refine import refine
 from .result import Factorization
 from .saliency import region_scores, saliency, upsample
-from .solver import tucker2
+from .fitting import tucker2
 
 __version__ = "0.1.0"
 

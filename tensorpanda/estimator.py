@@ -1,73 +1,53 @@
-"""The estimator: ``Tucker2`` with ``fit``, ``partial_fit``, ``transform`` and friends.
+"""The estimator: ``Tucker2``, keeping scikit-learn's protocol without depending on it.
 
-It validates its parameters, then calls the same fitting path as :func:`tucker2`, so the two
-cannot drift apart. Results are stored in trailing-underscore attributes.
+Its parameters are those of :func:`tensorpanda.tucker2`, from the one table
+:data:`tensorpanda.params.PARAMETERS`; fitting goes through the same :func:`fit` as the
+function, so the two cannot drift apart. Results are stored in trailing-underscore
+attributes.
 """
 
 from __future__ import annotations
 
-import inspect
+from dataclasses import replace
 
 from .data import BatchSource, as_source
+from .fitting import fit
+from .gram import fit_gram
+from .metrics import reconstruction_error
+from .params import PARAMETERS, REQUIRED, Config, make_config, signature
+from .problem import first_pass, reads_data_once
 from .result import Factorization
-from .solver import Config, first_pass, fit, run_fixed_appearances, start, validate
 
 
 class Tucker2:
-    r"""Semi-nonnegative Tucker-2 (PandA) as an estimator.
+    r"""Semi-nonnegative Tucker-2 (PandA) as an estimator with scikit-learn's protocol.
 
-    Parameters are those of :func:`tensorpanda.tucker2`. They are stored as given and only
-    validated when fitting; :meth:`get_params` and :meth:`set_params` read and change them.
+    Fits appearances A (C×R_C) and non-negative parts P (S×R_S) to samples Z_i (C×S) by
+    :math:`\min_{A,\,P \ge 0} \sum_i \lVert Z_i - A A^\top Z_i P P^\top \rVert_F^2`
+    (``model="panda"``), or the classic Tucker-2 with free cores (``model="tucker"``).
 
     Parameters
     ----------
     rank : (int or None, int)
-        (R_C, R_S): number of appearances and of parts. ``R_C=None`` means all C channels.
-    model : {"panda", "tucker"}, default "panda"
-        PandA's tied core ``Z_i ≈ A Aᵀ Z_i P Pᵀ``, or the classic Tucker-2 with free cores
-        ``Z_i ≈ A G_i Pᵀ``.
-    solver : {"hals", "mu", "pgd", "adam", "paper"}, default "hals"
-        ``hals`` column-wise updates, ``mu`` multiplicative updates, ``pgd`` projected
-        gradient (the Gram solvers, the only ones :meth:`partial_fit` accepts); ``adam``
-        minibatch autograd steps (pytorch and jax backends); ``paper`` the original
-        optimiser.
-    init : {"svd", "nndsvd", "random"} or (A, P), default "svd"
-        Initialisation, or starting factors A (C×R_C) and P (S×R_S).
-    appearances : {"orthonormal", "free", "nonnegative"}, default "orthonormal"
-        Constraint on A: PandA allows orthonormal or free, Tucker orthonormal or
-        non-negative.
-    tol : float, default 1e-6
-        Stop when an iteration lowers the objective by at most ``tol · Σ‖Z_i‖²``.
-    max_iter : int, optional
-        Most iterations. Default: 500 for the Gram solvers; for ``adam`` and ``paper`` an
-        iteration is an epoch, default 50 and 1.
-    inner_max_iter : int, default 20
-        Most P-updates per iteration when R_C < C.
-    statistics : {"auto", "gram", "streamed"}, default "auto"
-        Hold the S×S Gram, or stream ``K X`` products when S² is too large (auto: hold it
-        up to 2 GiB).
-    batch_size : int, optional
-        Samples per batch when the data is an array (also used by :meth:`transform`).
-    basis_samples : int, default 1000
-        With R_C = C, A is the eigenbasis of the channel scatter of the first
-        ``basis_samples`` samples.
-    learning_rate : float, optional
-        Step size of ``adam`` and ``paper``.
-    random_state : None, int or numpy RandomState
-        Seed or generator for the random choices of the fit (e.g. ``init="random"``); an
-        int makes the fit reproducible.
-    callback : callable, optional
-        ``callback(state)`` after each iteration (see :func:`tensorpanda.tucker2`);
-        returning True stops the fit.
+        (R_C, R_S): number of appearances and of parts; ``R_C=None`` means all C channels.
+    **params
+        The other parameters of :func:`tensorpanda.tucker2`, with the same names, defaults
+        and meaning: ``model``, ``solver``, ``init``, ``appearances``, ``tol``,
+        ``max_iter``, ``inner_max_iter``, ``statistics``, ``batch_size`` (also used by
+        :meth:`transform` and :meth:`score`), ``basis_samples``, ``learning_rate``,
+        ``random_state``, ``callback``. They are stored as given and validated when
+        fitting; :meth:`get_params` and :meth:`set_params` read and change them.
 
     Attributes
     ----------
     factorization_ : Factorization
-        The fitted factors, history and info.
-    appearances_ : tensor (C, R_C)
-        A, the appearances (one per column).
-    parts_ : tensor (S, R_S)
-        P ≥ 0, the parts (one per column; ``factorization_.parts`` gives them as maps).
+        The fitted factors, objective history and ``info``.
+    A_ : tensor of shape (C, R_C)
+        The appearances, one per column (``factorization_.A``).
+    P_ : tensor of shape (S, R_S)
+        The parts as a matrix, P ≥ 0, one per column (``factorization_.P``).
+    parts_ : tensor of shape (R_S, H, W)
+        The parts as maps (``factorization_.parts``).
     n_iter_ : int
         Iterations run by the last fit.
     history_ : list of float
@@ -76,6 +56,12 @@ class Tucker2:
         ‖Z − Ẑ‖_F over the fitted data.
     n_samples_seen_ : int
         Samples the factors were fitted on (summed over :meth:`partial_fit` calls).
+    n_features_in_ : int
+        C·S, the values per sample.
+    n_channels_ : int
+        C, the channels per sample.
+    spatial_shape_ : tuple of int
+        (H, W) of the samples (or (S,) for data given as (N, C, S)).
 
     Examples
     --------
@@ -83,52 +69,37 @@ class Tucker2:
     >>> from tensorpanda import Tucker2
     >>> Z = np.random.default_rng(0).standard_normal((60, 5, 4, 4))
     >>> est = Tucker2(rank=(None, 3), random_state=0).fit(Z)
-    >>> est.transform(Z).shape             # one 5×3 core per sample
+    >>> est.P_.shape, est.parts_.shape       # P as a matrix, the parts as maps
+    ((16, 3), (3, 4, 4))
+    >>> est.transform(Z).shape               # one 5×3 core per sample
     (60, 5, 3)
     >>> est.inverse_transform(est.transform(Z)).shape
     (60, 5, 4, 4)
+    >>> 0 < est.score(Z) < 1                  # the share of Σ‖Z_i‖² explained
+    True
     """
 
-    def __init__(
-        self,
-        rank,
-        *,
-        model: str = "panda",
-        solver: str = "hals",
-        init="svd",
-        appearances: str = "orthonormal",
-        tol: float = 1e-6,
-        max_iter: int | None = None,
-        inner_max_iter: int = 20,
-        statistics: str = "auto",
-        batch_size: int | None = None,
-        basis_samples: int = 1000,
-        learning_rate: float | None = None,
-        random_state=None,
-        callback=None,
-    ):
+    def __init__(self, rank, **params):
+        unknown = sorted(set(params) - set(PARAMETERS))
+        if unknown:
+            raise TypeError(
+                f"Tucker2() got unknown parameter(s) {', '.join(map(repr, unknown))}; its "
+                f"parameters are {', '.join(PARAMETERS)}"
+            )
         self.rank = rank
-        self.model = model
-        self.solver = solver
-        self.init = init
-        self.appearances = appearances
-        self.tol = tol
-        self.max_iter = max_iter
-        self.inner_max_iter = inner_max_iter
-        self.statistics = statistics
-        self.batch_size = batch_size
-        self.basis_samples = basis_samples
-        self.learning_rate = learning_rate
-        self.random_state = random_state
-        self.callback = callback
+        for name, default in PARAMETERS.items():
+            if default is not REQUIRED:
+                setattr(self, name, params.get(name, default))
 
-    # -- parameters ----------------------------------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self) -> dict:
+    # -- parameters ---------------------------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict:
         """The constructor's parameters, by name.
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Accepted for scikit-learn; a Tucker2 holds no nested estimators, so it changes
+            nothing.
 
         Returns
         -------
@@ -138,21 +109,19 @@ class Tucker2:
         Examples
         --------
         >>> from tensorpanda import Tucker2
-        >>> Tucker2((None, 4), solver="hals").get_params()["solver"]
-        'hals'
+        >>> Tucker2((None, 4), solver="mu").get_params()["solver"]
+        'mu'
         """
-        return {name: getattr(self, name) for name in self._param_names()}
+        return {name: getattr(self, name) for name in PARAMETERS}
 
     def set_params(self, **params) -> Tucker2:
-        """Change constructor parameters; unknown names raise ``ValueError``.
-
-        The values are not checked here but when fitting. A fitted estimator keeps its
-        fitted attributes until the next :meth:`fit`.
+        """Change constructor parameters (checked when fitting; fitted attributes stay until
+        the next :meth:`fit`).
 
         Parameters
         ----------
         **params
-            New values by name, e.g. ``tol=1e-8``; the names are those of the constructor.
+            New values by name, e.g. ``tol=1e-8``.
 
         Returns
         -------
@@ -162,7 +131,7 @@ class Tucker2:
         Raises
         ------
         ValueError
-            If a name is not a constructor parameter (no parameter is changed then).
+            If a name is not a constructor parameter (then no parameter is changed).
 
         Examples
         --------
@@ -170,35 +139,53 @@ class Tucker2:
         >>> Tucker2((None, 4)).set_params(tol=1e-8).tol
         1e-08
         """
-        unknown = set(params) - set(self._param_names())
+        unknown = sorted(set(params) - set(PARAMETERS))
         if unknown:
             raise ValueError(
-                f"unknown parameter(s) {sorted(unknown)}; valid: {self._param_names()}"
+                f"unknown parameter(s) {unknown} for Tucker2; valid parameters are "
+                f"{list(PARAMETERS)}"
             )
         for name, value in params.items():
             setattr(self, name, value)
         return self
 
-    def _config(self) -> Config:
-        return validate(Config(**self.get_params()))
-
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"Tucker2({args})"
+        # only the parameters that differ from their defaults, as scikit-learn prints them
+        changed = [f"rank={self.rank!r}"] + [
+            f"{name}={value!r}" for name, value in self.get_params().items()
+            if name != "rank" and value is not PARAMETERS[name] and value != PARAMETERS[name]
+        ]
+        return f"Tucker2({', '.join(changed)})"
 
-    # -- fitting -------------------------------------------------------------------------------
-    def fit(self, data) -> Tucker2:
-        """Fit the factors to ``data`` (any source :func:`tucker2` accepts).
+    def __sklearn_tags__(self):
+        # only scikit-learn calls this, so importing it here adds no dependency
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
-        Runs :func:`tensorpanda.tucker2` with the estimator's parameters and stores the
-        result in the trailing-underscore attributes. Statistics gathered by earlier
-        :meth:`partial_fit` calls are discarded.
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(),
+            input_tags=InputTags(two_d_array=False, three_d_array=True),
+        )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "factorization_")
+
+    def _config(self) -> Config:
+        return make_config(self.rank, {n: v for n, v in self.get_params().items()
+                                       if n != "rank"}, "Tucker2")
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(self, X, y=None) -> Tucker2:
+        """Fit the factors to ``X``; statistics of earlier :meth:`partial_fit` calls are
+        discarded.
 
         Parameters
         ----------
-        data : array (N, C, S) or (N, C, H, W), callable or iterable of batches
-            The feature maps: an array on any TensorLy backend or a numpy memmap, a
-            callable returning a fresh iterable of batches, or an iterable of batches.
+        X : array (N, C, S) or (N, C, H, W), callable or iterable of batches
+            The feature maps, in any form :func:`tensorpanda.tucker2` accepts.
+        y : None
+            Ignored (scikit-learn's protocol).
 
         Returns
         -------
@@ -211,7 +198,7 @@ class Tucker2:
             If a parameter is invalid (e.g. an unknown solver, a rank above C or S) or the
             data is malformed.
         TypeError
-            If ``data`` is not an array, a callable or an iterable of batches, or
+            If ``X`` is not an array, a callable or an iterable of batches, or
             ``callback`` or ``random_state`` has the wrong type.
 
         Examples
@@ -219,29 +206,29 @@ class Tucker2:
         >>> import numpy as np
         >>> from tensorpanda import Tucker2
         >>> Z = np.random.default_rng(0).random((40, 5, 3, 3))
-        >>> Tucker2((None, 2), random_state=0).fit(Z).parts_.shape
+        >>> Tucker2((None, 2), random_state=0).fit(Z).P_.shape
         (9, 2)
         """
         config = self._config()
-        self._set(fit(as_source(data, config.batch_size), config))
+        self._set(fit(as_source(X, config.batch_size), config))
         self._stats = None  # a later partial_fit starts afresh
         return self
 
-    def partial_fit(self, batch) -> Tucker2:
-        """Add one batch (N_b, C, S) or (N_b, C, H, W) to the statistics and re-solve.
+    def partial_fit(self, X, y=None) -> Tucker2:
+        """Add one batch to the statistics and re-solve.
 
         The statistics are sums over samples, so ``partial_fit`` over all batches gives the
-        same factors as ``fit`` on their concatenation read in the same batches. Needs a
-        single-pass fit: R_C = C with orthonormal appearances (model "panda" or "tucker"), a Gram
-        solver and held statistics.
-
-        A first call (or one after :meth:`fit`) starts afresh; later calls add to the
-        statistics of the earlier ones.
+        factors ``fit`` gives on their concatenation read in the same batches. Needs a fit
+        that reads the data once: a Gram solver, R_C = C with orthonormal appearances
+        (model "panda" or "tucker"), and statistics held in memory. A first call (or one
+        after :meth:`fit`) starts afresh.
 
         Parameters
         ----------
-        batch : array of shape (N_b, C, S) or (N_b, C, H, W)
-            One batch of samples, with the same per-sample shape as earlier batches.
+        X : array of shape (N_b, C, S) or (N_b, C, H, W)
+            One batch, with the per-sample shape of earlier batches.
+        y : None
+            Ignored (scikit-learn's protocol).
 
         Returns
         -------
@@ -251,10 +238,10 @@ class Tucker2:
         Raises
         ------
         ValueError
-            If the solver is not a Gram solver ("mu", "hals", "pgd"), if the fit would need
-            more than one read of the data (see above; e.g. R_C < C with PandA, or streamed
-            statistics), if the batch's per-sample shape differs from earlier batches, or if
-            a parameter is invalid.
+            If the solver is not a Gram solver ("mu", "hals", "pgd"), if the fit would read
+            the data more than once (e.g. R_C < C with PandA, or streamed statistics), if
+            the batch's per-sample shape differs from earlier batches, or if a parameter is
+            invalid.
 
         Examples
         --------
@@ -273,49 +260,49 @@ class Tucker2:
                 f"partial_fit needs a Gram solver ('mu', 'hals' or 'pgd'), not "
                 f"{config.solver!r}"
             )
-        source = _single_batch_source(batch)
-        total = getattr(self, "_stats", None)
-        # the channel scatter behind A covers the first basis_samples samples, as in fit
-        seen = total["head_samples"] if total else 0
-        head = Config(**{**config.__dict__, "basis_samples": max(config.basis_samples - seen, 0)})
-        stats = _accumulate(total, first_pass(source, head), source)
-        problem = start(source, config, stats)
-        if not problem.appearances_fixed or problem.streamed:
+        source = _one_batch(X)
+        if not reads_data_once(config, source.n_channels, source.n_positions, source.context):
             raise ValueError(
                 "partial_fit needs a fit that reads the data once: rank R_C = C (None), with "
                 "orthonormal appearances (model 'panda' or 'tucker'), and statistics that fit "
-                "in memory. "
-                "For R_C < C call fit() on a re-iterable source (a list of batches or a "
-                "callable)"
+                "in memory. For R_C < C call fit() on a re-iterable source (a list of batches "
+                "or a callable)"
             )
-        self._set(run_fixed_appearances(problem, stats["K"]))
+        total = getattr(self, "_stats", None)
+        # the channel scatter behind A covers the first basis_samples samples, as in fit
+        seen = total["head_samples"] if total else 0
+        head = replace(config, basis_samples=max(config.basis_samples - seen, 0))
+        stats = _accumulate(total, first_pass(source, head), source)
+        self._set(fit_gram(source, config, stats))
         self._stats = stats
         return self
 
     def _set(self, result: Factorization) -> None:
         self.factorization_ = result
-        self.appearances_ = result.A
-        self.parts_ = result.P
+        self.A_ = result.A
+        self.P_ = result.P
+        self.parts_ = result.parts
         self.n_iter_ = result.info["n_iter"]
         self.history_ = result.history
         self.n_samples_seen_ = result.info["n_samples"]
+        self.n_channels_ = result.n_channels
+        self.spatial_shape_ = tuple(result.spatial_shape)
+        self.n_features_in_ = result.n_channels * result.n_positions
         self.reconstruction_err_ = max(result.objective, 0.0) ** 0.5
 
-    def _check_fitted(self) -> Factorization:
+    def _fitted(self) -> Factorization:
         if not hasattr(self, "factorization_"):
             raise ValueError("this Tucker2 is not fitted yet: call fit() or partial_fit() first")
         return self.factorization_
 
-    # -- cores ---------------------------------------------------------------------------------
-    def transform(self, data):
-        """Cores of each sample, shape (N, R_C, R_S); see the class example.
-
-        Same as ``factorization_.transform(data, batch_size)``: Aᵀ Z_i P for the tied model,
+    # -- cores --------------------------------------------------------------------------------
+    def transform(self, X):
+        """Cores of each sample, shape (N, R_C, R_S): Aᵀ Z_i P for the tied model,
         A⁺ Z_i (P⁺)ᵀ for the free one.
 
         Parameters
         ----------
-        data : array (N, C, S) or (N, C, H, W), or any source :func:`tucker2` accepts
+        X : array (N, C, S) or (N, C, H, W), or any source :func:`tensorpanda.tucker2` accepts
             The samples; C and S must match the fitted data. Read in batches of
             ``batch_size``.
 
@@ -327,28 +314,28 @@ class Tucker2:
         Raises
         ------
         ValueError
-            If the estimator is not fitted yet (call :meth:`fit` or :meth:`partial_fit`
-            first), or the data's channels or positions do not match the fitted factors.
+            If the estimator is not fitted yet, or the data's channels or positions do not
+            match the fitted factors.
 
         Examples
         --------
         >>> import numpy as np
         >>> from tensorpanda import Tucker2
         >>> Z = np.random.default_rng(0).random((40, 5, 3, 3))
-        >>> est = Tucker2((4, 2), random_state=0).fit(Z)
-        >>> est.transform(Z[:3]).shape
+        >>> Tucker2((4, 2), random_state=0).fit(Z).transform(Z[:3]).shape
         (3, 4, 2)
         """
-        return self._check_fitted().transform(data, self.batch_size)
+        return self._fitted().transform(X, self.batch_size)
 
-    def fit_transform(self, data):
-        """``fit(data).transform(data)``.
+    def fit_transform(self, X, y=None):
+        """``fit(X).transform(X)``.
 
         Parameters
         ----------
-        data : array (N, C, S) or (N, C, H, W), callable or iterable of batches
-            The feature maps (see :meth:`fit`); read again for the cores, so a one-shot
-            iterator of batches is refused.
+        X : array (N, C, S) or (N, C, H, W), callable or iterable of batches
+            The feature maps; read again for the cores, so a one-shot iterator is refused.
+        y : None
+            Ignored (scikit-learn's protocol).
 
         Returns
         -------
@@ -370,7 +357,7 @@ class Tucker2:
         >>> Tucker2((3, 2), random_state=0).fit_transform(Z).shape
         (40, 3, 2)
         """
-        source = as_source(data, self.batch_size)
+        source = as_source(X, self.batch_size)
         if not source.reiterable:
             raise ValueError(
                 "fit_transform reads the data twice (the fit, then the cores), but a one-shot "
@@ -380,25 +367,22 @@ class Tucker2:
         return self.fit(source).transform(source)
 
     def inverse_transform(self, cores):
-        """Feature maps A G_i Pᵀ from cores, shape (N, C, *spatial); see the class
-        example.
+        """Feature maps A G_i Pᵀ from cores G_i, shape (N, C, *spatial).
 
         Parameters
         ----------
         cores : tensor of shape (N, R_C, R_S)
-            Cores G_i, e.g. from :meth:`transform` (possibly edited).
+            Cores, e.g. from :meth:`transform` (possibly edited).
 
         Returns
         -------
         tensor of shape (N, C, *spatial)
-            The feature maps A G_i Pᵀ, on the backend of the fitted factors; ``spatial`` is
-            (H, W), or (S,) for data fitted as (N, C, S).
+            The feature maps, on the backend of the fitted factors.
 
         Raises
         ------
         ValueError
-            If the estimator is not fitted yet, or ``cores`` does not have shape
-            (N, R_C, R_S).
+            If the estimator is not fitted yet, or ``cores`` is not (N, R_C, R_S).
 
         Examples
         --------
@@ -409,17 +393,60 @@ class Tucker2:
         >>> bool(np.allclose(est.inverse_transform(est.transform(Z)), Z))
         True
         """
-        return self._check_fitted().inverse_transform(cores)
+        return self._fitted().inverse_transform(cores)
+
+    def score(self, X, y=None) -> float:
+        """The share of the data's energy the factors explain, 1 − Σ‖Z_i − Ẑ_i‖² / Σ‖Z_i‖²
+        (higher is better; 1 is an exact fit). This is what ``GridSearchCV`` maximises.
+
+        Parameters
+        ----------
+        X : array (N, C, S) or (N, C, H, W), or any source :func:`tensorpanda.tucker2` accepts
+            The samples, e.g. held-out ones; C and S must match the fitted data.
+        y : None
+            Ignored (scikit-learn's protocol).
+
+        Returns
+        -------
+        float
+            The explained share, at most 1 (it can be negative for a very poor fit).
+
+        Raises
+        ------
+        ValueError
+            If the estimator is not fitted yet, or the data does not match the factors.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorpanda import Tucker2
+        >>> Z = np.random.default_rng(0).random((40, 5, 3, 3))
+        >>> small, large = (Tucker2((5, k), random_state=0).fit(Z[:30]) for k in (2, 6))
+        >>> bool(small.score(Z[30:]) < large.score(Z[30:]) <= 1)
+        True
+        """
+        relative = reconstruction_error(self._fitted(), as_source(X, self.batch_size))
+        return 1.0 - relative**2
 
 
-def _single_batch_source(batch) -> BatchSource:
-    """A source that reads ``batch`` as one batch (so statistics add up as in ``fit``)."""
-    source = BatchSource(batch)
-    source._batch_size = source.n_samples
-    return source
+# The parameters are declared once, in tensorpanda.params.PARAMETERS; this gives the
+# constructor the explicit signature that help(), IDEs and scikit-learn's clone read.
+Tucker2.__init__.__signature__ = signature("self")
+
+
+def _one_batch(X) -> BatchSource:
+    """A source that reads the array ``X`` as one batch (so statistics add up as in fit)."""
+    source = BatchSource(X)
+    if source.kind != "array":
+        raise TypeError(
+            f"partial_fit takes one batch as an array (N_b, C, S) or (N_b, C, H, W), not "
+            f"{type(X).__name__}"
+        )
+    return BatchSource(X, batch_size=source.n_samples)
 
 
 def _accumulate(total: dict | None, increment: dict, source: BatchSource) -> dict:
+    """The running totals of partial_fit, checking every batch has the same layout."""
     layout = (source.n_channels, source.spatial_shape)
     if total is None:
         return {**increment, "layout": layout}

@@ -16,9 +16,8 @@ import tensorly as tl
 from . import _backend as B
 from .data import BatchSource, as_source
 from .models import make_model
+from .params import GRAM_MAX_BYTES
 from .result import Factorization
-from .solver import GRAM_MAX_BYTES
-from .statistics import sweep
 from .updates import RULES
 
 
@@ -90,7 +89,7 @@ def refine(
             sample = BatchSource(Z_i)
             S = tl.shape(Z_i)[2]
             streamed = S * S * tl.to_numpy(Z_i[:1, :1, :1]).itemsize > GRAM_MAX_BYTES
-            op = model.parts_operator(sample, factors.A, streamed, sweep)
+            op = model.parts_operator(sample, factors.A, streamed)
             const = B.scalar(tl.sum(Z_i * Z_i))
             step = model.parts_step(op, factors.P, const, max_iter, tol * const)
             refined.append(step.X)

@@ -26,13 +26,45 @@ def _same(a: tp.Factorization, b: tp.Factorization, exact=True):
             np.testing.assert_allclose(host(x), host(y), rtol=1e-6, atol=1e-9)
 
 
-def test_estimator_forwards_every_keyword_to_the_function():
+# A value other than the default for every parameter (checked only by the fake fit below).
+NON_DEFAULTS = {
+    "rank": (3, 2), "model": "tucker", "solver": "mu", "init": "random",
+    "appearances": "nonnegative", "tol": 1e-3, "max_iter": 7, "inner_max_iter": 3,
+    "statistics": "streamed", "batch_size": 5, "basis_samples": 11, "learning_rate": 0.5,
+    "random_state": 3, "callback": print,
+}
+
+
+@pytest.mark.backend_independent
+def test_function_and_estimator_forward_every_parameter_to_one_fit(monkeypatch):
+    """TensorLy's forwarding check: each public entry point hands every parameter, unchanged,
+    to the one fitting path (monkeypatched to record what it receives)."""
+    from tensorpanda import estimator, fitting
+
+    seen = []
+    monkeypatch.setattr(fitting, "fit", lambda source, config: seen.append(config))
+    monkeypatch.setattr(estimator, "fit", lambda source, config: seen.append(config))
+    monkeypatch.setattr(estimator.Tucker2, "_set", lambda self, result: None)
+    assert set(NON_DEFAULTS) == set(inspect.signature(tp.Tucker2).parameters)
+    Z = np.zeros((4, 3, 2, 2))
+    params = {k: v for k, v in NON_DEFAULTS.items() if k != "rank"}
+    tp.tucker2(Z, NON_DEFAULTS["rank"], **params)
+    tp.Tucker2(NON_DEFAULTS["rank"], **params).fit(Z)
+    assert seen[0] == seen[1]
+    for name, value in NON_DEFAULTS.items():
+        assert getattr(seen[0], name) == value, name
+
+
+def test_signatures_list_every_parameter_with_its_default():
     function = inspect.signature(tp.tucker2).parameters
-    estimator = inspect.signature(tp.Tucker2.__init__).parameters
-    assert [p for p in function if p != "data"] == [p for p in estimator if p != "self"]
+    estimator = inspect.signature(tp.Tucker2).parameters
+    assert list(function) == ["data", *estimator]
     for name, param in estimator.items():
-        if name != "self":
-            assert param.default == function[name].default, name
+        assert param.default == function[name].default, name
+    with pytest.raises(TypeError, match="unknown parameter.*'tolerance'"):
+        tp.tucker2(np.ones((2, 2, 2)), (None, 1), tolerance=1e-3)
+    with pytest.raises(TypeError, match="unknown parameter.*'tolerance'"):
+        tp.Tucker2((None, 1), tolerance=1e-3)
 
 
 @pytest.mark.parametrize("rank", [(None, 4), (6, 4)])

@@ -8,7 +8,7 @@ import sys
 
 CHECK = """
 import sys
-import tensorpanda, tensorpanda.solver, tensorpanda.io, tensorpanda.refine
+import tensorpanda, tensorpanda.fitting, tensorpanda.io, tensorpanda.refine
 import numpy as np
 fit = tensorpanda.tucker2(np.random.default_rng(0).random((20, 3, 2, 2)), (None, 2))
 loaded = [m for m in ("torch", "tensorpanda.adapters", "jax") if m in sys.modules]

@@ -9,7 +9,7 @@ import torch
 
 import tensorpanda as tp
 from helpers import congruence, host, planted, to_backend
-from tensorpanda.stochastic import paper_gradients
+from tensorpanda.paper import paper_gradients
 
 # the paper optimiser runs a fixed number of epochs: reaching max_iter is its normal end
 pytestmark = pytest.mark.filterwarnings("ignore::tensorpanda.ConvergenceWarning")

@@ -1,0 +1,159 @@
+"""A fit in progress, and how every solver starts one.
+
+The first pass over the data gives the constants of the fit (Σ_i ‖Z_i‖², N) and the
+statistics the start is read from: the spatial Gram K_S = Σ_i Z_iᵀ Z_i (unless S² is too
+large to hold) and the channel scatter of the first ``basis_samples`` samples (where A is
+read from it). :func:`start` checks them, resolves the ranks against the data and sets the
+initial factors.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorly as tl
+
+from . import _backend as B
+from . import init as initialisation
+from .data import BatchSource
+from .operators import StreamedOperator
+from .params import GRAM_MAX_BYTES, Config, resolve_rank
+from .statistics import accumulate, channel_scatter, spatial_gram_terms, sq_norm
+
+
+@dataclass
+class Problem:
+    """A fit in progress: the data, the constants of its first pass, the current factors
+    and the objective after each iteration (``history``)."""
+
+    config: Config
+    source: BatchSource
+    rank: tuple
+    sq_norm: float
+    n_samples: int
+    streamed: bool
+    A: object = None
+    P: object = None
+    history: list = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    passes_before: int = 0
+    extra_info: dict = field(default_factory=dict)
+
+    @property
+    def appearances_fixed(self) -> bool:
+        """A drops out of the objective: R_C = C with A orthonormal (A Aᵀ = I), or any Tucker
+        model (Π_A = I). An iteration is then one P-update on the spatial Gram."""
+        full = self.rank[0] == self.source.n_channels
+        return full and (self.config.model == "tucker" or self.config.appearances == "orthonormal")
+
+    @property
+    def tol(self) -> float:
+        """The absolute stopping threshold ``tol · Σ_i ‖Z_i‖²``."""
+        return self.config.tol * self.sq_norm
+
+    @property
+    def n_passes(self) -> int:
+        """Reads of the data by this fit (earlier fits on the same source excluded)."""
+        return self.source.passes - self.passes_before
+
+
+def use_streamed(config: Config, n_positions: int, context: dict) -> bool:
+    """Whether to stream ``K X`` products rather than hold the S×S Gram (``"auto"``: hold it
+    while its S² entries take at most :data:`~tensorpanda.params.GRAM_MAX_BYTES`)."""
+    if config.statistics != "auto":
+        return config.statistics == "streamed"
+    itemsize = np.dtype(B.dtype_name(context)).itemsize
+    return n_positions**2 * itemsize > GRAM_MAX_BYTES
+
+
+def reads_data_once(config: Config, n_channels: int, n_positions: int, context: dict) -> bool:
+    """Whether a Gram fit needs no pass after the first: A drops out of the objective and
+    the spatial Gram is held."""
+    R_C, _ = resolve_rank(config, n_channels, n_positions)
+    fixed = R_C == n_channels and (config.model == "tucker" or config.appearances == "orthonormal")
+    return fixed and not use_streamed(config, n_positions, context)
+
+
+def first_pass(source: BatchSource, config: Config) -> dict:
+    """One pass: ``"sq_norm"``, ``"n_samples"``, the spatial Gram ``"K_S"`` (unless
+    streamed) and, where A is read from it, ``"head_scatter"`` over ``"head_samples"``
+    samples. The choices are made on the first batch: an iterable source reveals its shape
+    only then."""
+
+    def terms(Z):
+        if use_streamed(config, tl.shape(Z)[2], source.context):
+            return {"sq_norm": sq_norm(Z)}
+        return spatial_gram_terms()(Z)
+
+    def head_terms(Z):
+        _, C, S = tl.shape(Z)
+        return {"scatter": channel_scatter(Z)} if _needs_scatter(config, C, S) else {}
+
+    return accumulate(source, terms, head=config.basis_samples, head_terms=head_terms)
+
+
+def _needs_scatter(config: Config, n_channels: int, n_positions: int) -> bool:
+    """Whether A is read from the channel scatter: as the basis when R_C = C, or as the
+    start of an A that is not re-computed exactly at each iteration."""
+    if isinstance(config.init, tuple) and config.init[0] is not None:
+        return False
+    full = resolve_rank(config, n_channels, n_positions)[0] == n_channels
+    if config.appearances == "orthonormal":
+        return full
+    if config.appearances == "nonnegative" and full:
+        return False  # A = I
+    return config.init != "random"
+
+
+def start(source: BatchSource, config: Config, stats: dict, initialise: bool = True) -> Problem:
+    """The problem after the first pass: ranks resolved, data checked, and (unless told not
+    to) the initial factors set from ``config.init``."""
+    C, S = source.n_channels, source.n_positions
+    rank = resolve_rank(config, C, S)
+    if B.scalar(stats["sq_norm"]) <= 0:
+        raise ValueError("the data is all zeros: there is nothing to factorise")
+    problem = Problem(
+        config=config,
+        source=source,
+        rank=rank,
+        sq_norm=B.scalar(stats["sq_norm"]),
+        n_samples=int(stats["n_samples"]),
+        streamed=use_streamed(config, S, source.context),
+    )
+    if initialise:
+        rng = B.random_state(config.random_state)  # one stream: A's draws, then P's
+        problem.A = _initial_appearances(problem, stats, rng)
+        problem.P = _initial_parts(problem, stats, rng)
+    return problem
+
+
+def _initial_appearances(problem: Problem, stats: dict, rng):
+    """A from the user's factor, the identity (a non-negative A of full rank), or the
+    channel scatter's eigenvectors (``svd``) or a random start."""
+    config, ctx = problem.config, problem.source.context
+    C, (R_C, _) = problem.source.n_channels, problem.rank
+    nonneg = config.appearances == "nonnegative"
+    if isinstance(config.init, tuple) and config.init[0] is not None:
+        return initialisation.check_user_factor(
+            "A", config.init[0], (C, R_C), nonneg, ctx,
+            orthonormal=config.appearances == "orthonormal",
+        )
+    if nonneg and R_C == C:
+        return tl.eye(C, **ctx)  # any invertible A spans every channel; I is the simplest
+    method = "svd" if R_C == C or isinstance(config.init, tuple) else config.init
+    return initialisation.appearances_from_scatter(
+        method, stats.get("head_scatter"), (C, R_C), nonneg, rng, ctx
+    )
+
+
+def _initial_parts(problem: Problem, stats: dict, rng):
+    """P from the user's factor or from the spatial Gram (held, or streamed)."""
+    config, ctx = problem.config, problem.source.context
+    shape = (problem.source.n_positions, problem.rank[1])
+    if isinstance(config.init, tuple) and config.init[1] is not None:
+        return initialisation.check_user_factor("P", config.init[1], shape, True, ctx)
+    method = config.init if isinstance(config.init, str) else "svd"
+    gram = StreamedOperator(problem.source) if problem.streamed else stats.get("K_S")
+    return initialisation.parts_from_gram(method, gram, shape, rng, ctx)
