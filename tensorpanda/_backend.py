@@ -1,9 +1,7 @@
-"""Small helpers over the active TensorLy backend.
+"""The few operations that need care across TensorLy backends (numpy, pytorch, jax).
 
-Everything the solver computes goes through ``tl.*`` so that it runs unchanged on numpy,
-pytorch and jax. This module holds the few operations that need care across backends:
-converting foreign batches, creating tensors in a given context, sorted eigenpairs with a
-deterministic sign, and reading scalars back to the host.
+Everything else goes through ``tl.*``. Here: converting foreign arrays, creating tensors in a
+context, sorted eigenpairs with a deterministic sign, and reading scalars back to the host.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ import tensorly as tl
 
 
 def backend_name() -> str:
+    """The active TensorLy backend's name."""
     return tl.get_backend()
 
 
@@ -29,11 +28,7 @@ def to_host(x) -> np.ndarray:
 
 
 def to_backend(x, context: dict | None = None):
-    """Convert an array-like to a tensor of the active backend in ``context``.
-
-    Tensors already of the backend (and of the right dtype and device) are returned without a
-    copy; numpy arrays become backend tensors sharing memory where the backend allows it.
-    """
+    """An array-like as a tensor of the active backend in ``context`` (no copy if none needed)."""
     name = tl.get_backend()
     context = dict(context or {})
     context.pop("requires_grad", None)
@@ -89,10 +84,12 @@ def min_along(x, axis: int):
 
 
 def positive_part(x):
+    """[x]⁺ = max(x, 0) elementwise, written as (|x| + x)/2 to be the same on every backend."""
     return (tl.abs(x) + x) / 2
 
 
 def negative_part(x):
+    """[x]⁻ = max(−x, 0) elementwise, so that x = [x]⁺ − [x]⁻."""
     return (tl.abs(x) - x) / 2
 
 

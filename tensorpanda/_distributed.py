@@ -24,6 +24,7 @@ def process_group():
 
 
 def world_size() -> int:
+    """The number of processes in the group (1 without torch.distributed)."""
     dist = process_group()
     return 1 if dist is None else dist.get_world_size()
 

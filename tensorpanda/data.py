@@ -1,13 +1,10 @@
 """The user's data as a stream of batches of shape (B, C, S).
 
-A data set of feature maps ``Z`` has shape (N, C, S) or (N, C, H, W). It may be
-
-- an in-memory tensor of any backend, or a numpy memmap: read in slices of ``batch_size``;
-- a callable returning a fresh iterable of batches each time it is called;
-- an iterable of batches (a list, a ``FeatureStream`` from an adapter, a DataLoader, ...).
-
-Solvers that need several passes over the data (ranks R_C < C) need a source that can be
-iterated more than once: anything but a one-shot iterator or generator object.
+Feature maps ``Z`` of shape (N, C, S) or (N, C, H, W) may come as an in-memory tensor of any
+backend or a numpy memmap (read in slices of ``batch_size``), a callable returning a fresh
+iterable of batches on each call, or an iterable of batches (a list, an adapter's
+``FeatureStream``, a DataLoader). Fits that need several passes (R_C < C) need anything but a
+one-shot iterator.
 """
 
 from __future__ import annotations
@@ -27,11 +24,12 @@ BATCH_BYTES = 128 * 2**20
 
 
 def _is_array(x) -> bool:
+    """Duck-typed: numpy, torch, jax arrays and memmaps, without importing torch."""
     return hasattr(x, "shape") and hasattr(x, "ndim") and not isinstance(x, (str, bytes))
 
 
 def _dtype_kind(x) -> str:
-    """'f' float, 'i'/'u'/'b' integer/bool, 'c' complex, 'O' other (no torch import)."""
+    """numpy's dtype kind ('f', 'i', 'u', 'b', 'c', 'O') read from the name: no torch import."""
     name = str(getattr(x, "dtype", "")).replace("torch.", "")
     if name.startswith(("float", "bfloat", "half", "double")):
         return "f"
@@ -46,38 +44,8 @@ def _dtype_kind(x) -> str:
 
 
 def solver_dtype_name(x) -> str:
-    """The precision a fit computes in: float64 for float64, integer and boolean data (like
-    scikit-learn, integers are promoted to float64), float32 for other real floating types.
-
-    That is: float64 and integer or boolean data give ``"float64"``; every other real
-    floating type (float32, float16, bfloat16) gives ``"float32"``. The dtype is read from
-    its name, so numpy, torch and jax arrays are handled without importing torch.
-
-    Parameters
-    ----------
-    x : array-like
-        Any object with a ``dtype`` attribute (numpy, torch or jax array).
-
-    Returns
-    -------
-    str
-        ``"float32"`` or ``"float64"``: the precision the factors are computed in.
-
-    Raises
-    ------
-    TypeError
-        If ``x`` is complex, or its dtype is not numeric (e.g. object arrays).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.data import solver_dtype_name
-    >>> [solver_dtype_name(np.zeros(2, dtype=d)) for d in ("float64", "float16", "int8", "bool")]
-    ['float64', 'float32', 'float64', 'float64']
-    >>> solver_dtype_name(np.zeros(2, dtype=complex))
-    Traceback (most recent call last):
-    ...
-    TypeError: complex data (complex128) is not supported: ...
+    """The precision a fit computes in: ``"float64"`` for float64, integer and bool data (as
+    scikit-learn), ``"float32"`` for other real floats; TypeError for complex or non-numeric data.
     """
     name = str(getattr(x, "dtype", "")).replace("torch.", "")
     kind = _dtype_kind(x)
@@ -97,30 +65,7 @@ def solver_dtype_name(x) -> str:
 
 
 def backend_context(sample, dtype_name: str) -> dict:
-    """The context (dtype, device) of factors computed from ``sample`` on the active backend.
-
-    Parameters
-    ----------
-    sample : array-like
-        An array of the data; with the pytorch backend, a torch tensor's device is kept
-        (anything else gives the CPU).
-    dtype_name : str
-        The solver's dtype, e.g. from :func:`solver_dtype_name` (``"float32"`` or
-        ``"float64"``).
-
-    Returns
-    -------
-    dict
-        ``{"dtype": ...}`` in the active backend's dtype type, plus ``"device"`` with the
-        pytorch backend.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.data import backend_context
-    >>> backend_context(np.zeros(3), "float32")  # on the numpy backend
-    {'dtype': dtype('float32')}
-    """
+    """The context (dtype; device on pytorch) of factors computed from ``sample``."""
     name = tl.get_backend()
     if name == "pytorch":
         import torch
@@ -136,24 +81,8 @@ def backend_context(sample, dtype_name: str) -> dict:
 
 @dataclass
 class Batch:
-    """One batch: ``Z`` of shape (B, C, S) on the active backend, and its sample offset.
-
-    Attributes
-    ----------
-    Z : tensor of shape (B, C, S)
-        The samples of the batch, spatial dimensions flattened, in the solver's dtype.
-    start : int
-        The index of the batch's first sample in the whole data (per process).
-    index : int
-        The batch's position in the pass (0 for the first non-empty batch).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.data import Batch
-    >>> batch = Batch(Z=np.zeros((2, 3, 4)), start=6, index=3)
-    >>> batch.size, batch.start
-    (2, 6)
+    """One batch: ``Z`` (B, C, S) on the active backend, the index of its first sample in this
+    process's data (``start``) and its position in the pass (``index``).
     """
 
     Z: object
@@ -162,72 +91,17 @@ class Batch:
 
     @property
     def size(self) -> int:
-        """The number of samples B in the batch.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from tensorpanda.data import Batch
-        >>> Batch(Z=np.zeros((5, 3, 4)), start=0, index=0).size
-        5
-        """
+        """The number of samples B in the batch."""
         return tl.shape(self.Z)[0]
 
 
 class BatchSource:
-    """A uniform, validated view of the data as batches of shape (B, C, S).
+    """A validated view of the data as batches (B, C, S); see the module for what ``data`` may be.
 
-    Parameters
-    ----------
-    data : array-like, callable or iterable
-        See the module docstring.
-    batch_size : int, optional
-        Samples per batch when ``data`` is an array (default: about 128 MiB per batch).
-
-    Attributes
-    ----------
-    kind : str
-        ``"array"``, ``"callable"``, ``"iterable"`` (re-iterable, e.g. a list) or ``"once"``
-        (a one-shot iterator or generator).
-    n_channels : int or None
-        C; None until known (for non-arrays, until the first batch is read).
-    spatial_shape : tuple of int or None
-        The per-sample spatial shape, (S,) or (H, W); None until known.
-    n_samples : int or None
-        N; for non-arrays, None until a first pass is complete.
-    context : dict or None
-        The dtype (and device) the batches are converted to, see :func:`backend_context`;
-        set from the first array seen.
-
-    Raises
-    ------
-    ValueError
-        If ``batch_size`` is not a positive integer, or an array ``data`` has not 3 or 4
-        dimensions, an empty channel or spatial mode, or no samples.
-    TypeError
-        If ``data`` is a string, bytes, dict, number or other non-iterable, or an array
-        whose dtype is complex or not numeric.
-
-    Notes
-    -----
-    Iterating over the source yields :class:`Batch` objects of shape (B, C, S), checks
-    every batch's shape against the first one's and counts the passes. A pass raises
-    ``TypeError`` for a batch that is not an array, and ``ValueError`` for a batch of a
-    wrong shape, for data that yields no batches or a different number of samples than an
-    earlier pass, and for a second pass over a one-shot iterator.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.data import BatchSource
-    >>> Z = np.random.default_rng(0).standard_normal((5, 3, 2, 2))  # (N, C, H, W)
-    >>> source = BatchSource(Z, batch_size=2)
-    >>> [(b.start, tuple(b.Z.shape)) for b in source]
-    [(0, (2, 3, 4)), (2, (2, 3, 4)), (4, (1, 3, 4))]
-    >>> source.n_samples, source.n_channels, source.spatial_shape, source.passes
-    (5, 3, (2, 2), 1)
-    >>> BatchSource(iter([Z])).kind  # readable once only
-    'once'
+    ``kind`` is "array", "callable", "iterable" (re-iterable) or "once". ``n_channels``,
+    ``spatial_shape``, ``n_samples`` and ``context`` are set as soon as known (for arrays at once,
+    else from the first batch or the first complete pass). Every pass checks each batch's shape
+    against the first and the sample count against earlier passes.
     """
 
     def __init__(self, data, batch_size: int | None = None):
@@ -272,47 +146,17 @@ class BatchSource:
 
     @property
     def reiterable(self) -> bool:
-        """Whether the data can be read more than once (anything but a one-shot iterator).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from tensorpanda.data import BatchSource
-        >>> Z = np.zeros((2, 3, 4))
-        >>> BatchSource([Z]).reiterable, BatchSource(z for z in [Z]).reiterable
-        (True, False)
-        """
+        """Whether the data can be read more than once (anything but a one-shot iterator)."""
         return self.kind != "once"
 
     @property
     def n_positions(self) -> int | None:
-        """The number of spatial positions S = H·W, or None while the layout is unknown.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from tensorpanda.data import BatchSource
-        >>> BatchSource(np.zeros((2, 3, 4, 5))).n_positions
-        20
-        """
+        """The number of spatial positions S = H·W, or None while the layout is unknown."""
         return None if self.spatial_shape is None else int(np.prod(self.spatial_shape))
 
     @property
     def passes(self) -> int:
-        """How many times the data has been read so far.
-
-        Only complete passes count.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from tensorpanda.data import BatchSource
-        >>> source = BatchSource(np.zeros((4, 3, 5)), batch_size=3)
-        >>> for _ in range(2):
-        ...     _ = list(source)
-        >>> source.passes
-        2
-        """
+        """How many complete passes over the data have been made."""
         return self._passes
 
     # -- validation ---------------------------------------------------------------------
@@ -401,62 +245,14 @@ class BatchSource:
 
 
 def as_source(data, batch_size: int | None = None) -> BatchSource:
-    """Wrap ``data`` in a :class:`BatchSource` (an existing source is returned as is).
-
-    Parameters
-    ----------
-    data : array-like, callable, iterable or BatchSource
-        The data, in any form :class:`BatchSource` accepts.
-    batch_size : int, optional
-        Samples per batch when ``data`` is an array; ignored when ``data`` is already a
-        :class:`BatchSource`.
-
-    Returns
-    -------
-    BatchSource
-        ``data`` itself if it is a :class:`BatchSource`, else a new source over it.
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :class:`BatchSource`, for data it cannot read.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.data import as_source
-    >>> source = as_source(np.zeros((10, 3, 4)), batch_size=4)
-    >>> as_source(source) is source, [b.size for b in source]
-    (True, [4, 4, 2])
-    """
+    """``data`` as a :class:`BatchSource`; a source is returned as is (``batch_size`` ignored)."""
     if isinstance(data, BatchSource):
         return data
     return BatchSource(data, batch_size=batch_size)
 
 
 def describe_nonfinite(batch: Batch) -> str:
-    """Say where the non-finite values of a batch sit (for error messages).
-
-    Parameters
-    ----------
-    batch : Batch
-        A batch whose statistics came out non-finite.
-
-    Returns
-    -------
-    str
-        The first sample (index in the whole data) that holds NaN or inf, and which of the
-        two the batch holds; or, for a finite batch, that its squares overflow its dtype.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.data import Batch, describe_nonfinite
-    >>> Z = np.zeros((3, 2, 4))
-    >>> Z[1, 0, 2] = np.nan
-    >>> describe_nonfinite(Batch(Z=Z, start=10, index=2))
-    'sample 11 (batch 2) contains NaN'
-    """
+    """Where a batch's NaN or inf sit (for error messages), or that its squares overflow."""
     host = tl.to_numpy(batch.Z)
     bad = ~np.isfinite(host)
     if not bad.any():

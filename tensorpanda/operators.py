@@ -50,7 +50,3 @@ class StreamedOperator:
         K1X = totals["KX"]
         return K1X, (K1X if self.shared else totals["K2X"])
 
-
-# TODO(lead): transitional alias while updates.py/init.py are edited; removed before commit
-MatrixOperator.apply = MatrixOperator.products
-StreamedOperator.apply = StreamedOperator.products

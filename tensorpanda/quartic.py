@@ -1,15 +1,12 @@
-"""Exact line search for PandA's quartic objective.
+"""Exact line search on PandA's quartic objective.
 
-With the statistics held fixed, PandA's objective in one factor X (P with K = K_S(A), or a
-free A with K = X-side statistics) is
+With the other factor's statistics fixed, the objective in X (P, or a free A) is
 
-    f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X · XᵀX),
+    f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X · XᵀX).
 
-a quartic polynomial in X. Along any direction D, ``f(X + tD)`` is a quartic polynomial in
-the scalar t whose five coefficients need only the products K1 D, K2 D and some R×R
-matrices. Minimising it exactly over the feasible interval [0, t_max] makes every update rule
-monotone by construction (t = 0 is always a candidate), and lets a rule's step be extended
-beyond t = 1 when that helps.
+Along a direction D, f(X + tD) = Σ_{m=0..4} c_m t^m; its coefficients need only K1 D, K2 D
+and R×R matrices. Minimising it exactly on the feasible interval [0, t_max] makes every
+update rule monotone (t = 0 is always a candidate) and lets a step go past t = 1.
 """
 
 from __future__ import annotations
@@ -26,38 +23,9 @@ def _inner(X, Y):
 
 
 def objective(X, K1X, K2X, const: float) -> float:
-    """f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X · XᵀX).
+    """f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X · XᵀX), from K1 X and K2 X.
 
-    For the parts X = P of PandA with an orthonormal A, K1 = K2 = K_S(A) and
-    c = Σ_i ‖Z_i‖², this is the model's objective Σ_i ‖Z_i − A Aᵀ Z_i P Pᵀ‖²_F.
-
-    Parameters
-    ----------
-    X : tensor of shape (S, R)
-        The factor.
-    K1X : tensor of shape (S, R)
-        The product K1 X (K1 symmetric).
-    K2X : tensor of shape (S, R)
-        The product K2 X (K2 symmetric).
-    const : float
-        The constant c (Σ_i ‖Z_i‖² for PandA's objective).
-
-    Returns
-    -------
-    float
-        f(X).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.quartic import objective
-    >>> rng = np.random.default_rng(0)
-    >>> Z, P = rng.standard_normal((4, 3, 5)), rng.random((5, 2))
-    >>> K = sum(z.T @ z for z in Z)  # K_S for A = I (R_C = C)
-    >>> f = objective(P, K @ P, K @ P, float((Z**2).sum()))
-    >>> direct = sum(((z - z @ P @ P.T) ** 2).sum() for z in Z)
-    >>> bool(np.isclose(f, direct))
-    True
+    For P with an orthonormal A (K1 = K2 = K_S(A), c = Σ‖Z_i‖²) this is Σ‖Z_i − A Aᵀ Z_i P Pᵀ‖².
     """
     G = tl.dot(tl.transpose(X), K2X)
     H = tl.dot(tl.transpose(X), X)
@@ -65,44 +33,9 @@ def objective(X, K1X, K2X, const: float) -> float:
 
 
 def coefficients(X, D, K1X, K1D, K2X, K2D, const: float) -> np.ndarray:
-    """Coefficients c_0..c_4 of f(X + tD) = Σ_m c_m t^m (K1, K2 symmetric).
-
-    f is :func:`objective`; only products with K1 and K2 and R×R matrices are needed.
-
-    Parameters
-    ----------
-    X : tensor of shape (S, R)
-        The current factor.
-    D : tensor of shape (S, R)
-        The search direction.
-    K1X, K1D : tensor of shape (S, R)
-        The products K1 X and K1 D.
-    K2X, K2D : tensor of shape (S, R)
-        The products K2 X and K2 D.
-    const : float
-        The constant c of the objective.
-
-    Returns
-    -------
-    numpy.ndarray of shape (5,)
-        c_0, ..., c_4, in increasing order of degree (as :class:`numpy.polynomial.Polynomial`
-        takes them); c_0 = f(X).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.quartic import coefficients, objective
-    >>> rng = np.random.default_rng(0)
-    >>> Y = rng.standard_normal((6, 4))
-    >>> K, X, D = Y.T @ Y, rng.random((4, 2)), rng.standard_normal((4, 2))
-    >>> c = coefficients(X, D, K @ X, K @ D, K @ X, K @ D, 3.0)
-    >>> c.shape
-    (5,)
-    >>> Xt = X + 0.3 * D  # the polynomial at t = 0.3 is the objective there
-    >>> bool(np.isclose(np.polynomial.Polynomial(c)(0.3), objective(Xt, K @ Xt, K @ Xt, 3.0)))
-    True
-    """
+    """c_0..c_4 (increasing degree) of f(X + tD) = Σ_m c_m t^m, for symmetric K1, K2; c_0 = f(X)."""
     Xt, Dt = tl.transpose(X), tl.transpose(D)
+    # f(X+tD) = c − 2 (a0 + t a1 + t² a2) + tr(G(t) H(t)), with a_m from K1 and
     # G(t) = (X+tD)ᵀ K2 (X+tD) = G0 + t G1 + t² G2, H(t) = (X+tD)ᵀ(X+tD) likewise
     G0, G2 = tl.dot(Xt, K2X), tl.dot(Dt, K2D)
     XtK2D = tl.dot(Xt, K2D)
@@ -127,38 +60,10 @@ def coefficients(X, D, K1X, K1D, K2X, K2D, const: float) -> np.ndarray:
 
 
 def minimize(coeffs: np.ndarray, t_max: float) -> tuple[float, float]:
-    """The t in [0, t_max] minimising Σ_m c_m t^m, and the minimum value.
+    """The t in [0, t_max] minimising Σ_m c_m t^m, and the value there; t = 0 wins ties.
 
-    t = 0 wins ties, so a direction that does not descend leaves the factor unchanged.
-    The candidates are 0, ``t_max`` (when finite) and the real stationary points in between.
-
-    Parameters
-    ----------
-    coeffs : numpy.ndarray of shape (5,)
-        The coefficients c_0, ..., c_4 in increasing order of degree (as returned by
-        :func:`coefficients`).
-    t_max : float
-        The upper end of the interval (e.g. from :func:`feasible_step`); may be ``numpy.inf``
-        when the polynomial is bounded below (c_4 > 0).
-
-    Returns
-    -------
-    t : float
-        The minimising step, in [0, t_max].
-    value : float
-        The polynomial's value at ``t``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.quartic import minimize
-    >>> c = np.array([1.0, -2.0, 1.0, 0.0, 0.0])  # (t - 1)², minimum at t = 1
-    >>> minimize(c, 5.0)
-    (1.0, 0.0)
-    >>> minimize(c, 0.5)  # the interval ends before the minimum
-    (0.5, 0.25)
-    >>> minimize(np.array([0.0, 1.0, 1.0, 0.0, 0.0]), np.inf)  # ascent: stay at t = 0
-    (0.0, 0.0)
+    Candidates: 0, t_max (when finite; t_max = inf needs c_4 > 0) and the real stationary
+    points between, so the search is exact and a non-descent direction leaves X unchanged.
     """
     poly = np.polynomial.Polynomial(coeffs)
     candidates = [0.0]
@@ -175,37 +80,8 @@ def minimize(coeffs: np.ndarray, t_max: float) -> tuple[float, float]:
 
 
 def feasible_step(X, D, cap: float, margin: float = 0.0) -> float:
-    """The largest t ≤ cap keeping X + tD ≥ 0 (for X ≥ 0), shortened by the fraction
-    ``margin`` when the boundary binds (so that no entry lands exactly on zero).
-
-    Parameters
-    ----------
-    X : tensor
-        The current, non-negative factor.
-    D : tensor of the shape of ``X``
-        The search direction.
-    cap : float
-        The largest step allowed (returned as is when no entry of ``D`` is negative).
-    margin : float, default 0.0
-        The fraction by which the step to the boundary, min over D < 0 of X / (−D), is
-        shortened.
-
-    Returns
-    -------
-    float
-        min(cap, (1 − margin) · min_{D<0} X / (−D)), or ``cap`` when D ≥ 0.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.quartic import feasible_step
-    >>> X, D = np.array([[1.0], [2.0]]), np.array([[-2.0], [1.0]])
-    >>> feasible_step(X, D, 10.0)  # X + 0.5 D has a zero entry
-    0.5
-    >>> feasible_step(X, D, 10.0, margin=0.1), feasible_step(X, D, 0.2)
-    (0.45, 0.2)
-    >>> feasible_step(X, np.abs(D), 3.0)  # no entry decreases
-    3.0
+    """The largest t ≤ cap with X + tD ≥ 0 (X ≥ 0), shortened by the fraction ``margin`` if the
+    boundary binds (so that no entry lands exactly on zero).
     """
     Xh, Dh = tl.to_numpy(X), tl.to_numpy(D)
     shrinking = Dh < 0

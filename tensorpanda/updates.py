@@ -1,20 +1,16 @@
-"""Update rules for one factor while the statistics of the other are held fixed.
+"""Update rules for one factor X (P, or A) with the other factor's statistics held fixed.
 
-Three families, each a function ``(operator, X, ...) -> Step``:
+- :func:`tied_steps`: PandA's tied core, f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X · XᵀX), a
+  quartic. ``mu``, ``hals`` and ``pgd`` each propose a direction; the exact line search of
+  :mod:`tensorpanda.quartic` picks the step, so f never increases.
+- :func:`subspace_steps`: Tucker-2 with least-squares cores, f(X) = c − tr(K Π_X), Π_X the
+  projector onto X's columns, X ≥ 0. One non-negative least-squares step in X with the cores
+  fixed (semi-NMF ``mu`` of Ding, Li & Jordan; exact-column ``hals``; ``pgd`` with step 1/L),
+  then the cores are re-fitted; each step decreases f, so no line search is needed.
+- :func:`eigen_step`: the exact step for an orthonormal A, the top eigenvectors.
 
-- :func:`tied_steps` — PandA's tied-core objective in P (or in a free A),
-  ``f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X XᵀX)``, a quartic. Rules ``mu``, ``hals`` and
-  ``pgd`` each propose a direction; an exact line search on the quartic
-  (:mod:`tensorpanda.quartic`) picks the step, so no rule can increase the objective.
-- :func:`subspace_steps` — classic Tucker-2 with least-squares cores,
-  ``f(X) = c − tr(K Π_X)``, ``Π_X`` the projector onto the columns of X ≥ 0. Each step fixes
-  the cores, takes one non-negative least-squares update of X (``mu``: the semi-NMF rule of
-  Ding, Li & Jordan; ``hals``: exact column updates; ``pgd``: step 1/L), then re-fits the
-  cores. Each of the three decreases the objective, so these need no line search.
-- :func:`eigen_step` — the exact A-step for an orthonormal A: the top eigenvectors.
-
-Every application of the operator is one matrix product (held statistics) or one pass over
-the data (streamed statistics).
+Each product with K is one matrix product (held statistics) or one pass over the data
+(streamed), so the rules are written to apply K as few times as possible.
 """
 
 from __future__ import annotations
@@ -36,25 +32,7 @@ EXTRAPOLATION = 16.0
 
 @dataclass
 class Step:
-    """A factor after some updates, the objective there, and how many updates were taken.
-
-    Attributes
-    ----------
-    X : tensor
-        The updated factor (P, or A), a backend tensor.
-    objective : float
-        The objective f at ``X`` with the other factor's statistics held fixed.
-    n_updates : int
-        How many updates were taken (0 when ``max_steps`` was 0).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.updates import eigen_step
-    >>> step = eigen_step(np.diag([3.0, 2.0, 1.0]), 2, 10.0)   # returns a Step
-    >>> step.X.shape, step.objective, step.n_updates
-    ((3, 2), 5.0, 1)
-    """
+    """A factor X after some updates, the objective f at X, and how many updates were taken."""
 
     X: object
     objective: float
@@ -62,6 +40,7 @@ class Step:
 
 
 def _eps(X) -> float:
+    """Machine epsilon of X's dtype (read from one entry, so no full copy to the host)."""
     return float(np.finfo(tl.to_numpy(X[:1, :1]).dtype).eps)
 
 
@@ -92,40 +71,9 @@ def _column(X, k: int, column):
 
 # -- PandA: the tied-core quartic --------------------------------------------------------------
 def tied_gradient(X, K1X, K2X):
-    """∇f = −4 K1 X + 2 K2 X (XᵀX) + 2 X (Xᵀ K2 X).
+    """∇f(X) = −4 K1 X + 2 K2 X (XᵀX) + 2 X (Xᵀ K2 X) of the tied quartic (K1, K2 symmetric).
 
-    The gradient of the tied quartic f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X XᵀX) for
-    symmetric K1, K2, from the products K1 X and K2 X (no further application of K).
-
-    Parameters
-    ----------
-    X : tensor
-        The factor, n×R.
-    K1X : tensor
-        K1 X, n×R.
-    K2X : tensor
-        K2 X, n×R (the same as ``K1X`` when K1 = K2, i.e. for an orthonormal A).
-
-    Returns
-    -------
-    tensor
-        ∇f(X), n×R.
-
-    Examples
-    --------
-    The gradient agrees with a finite difference of the objective along a direction D:
-
-    >>> import numpy as np
-    >>> from tensorpanda.updates import tied_gradient
-    >>> from tensorpanda.quartic import objective
-    >>> rng = np.random.default_rng(0)
-    >>> Y = rng.standard_normal((20, 5)); K = Y.T @ Y             # K1 = K2 = K
-    >>> X = rng.uniform(size=(5, 2)); D = rng.standard_normal((5, 2))
-    >>> G = tied_gradient(X, K @ X, K @ X)
-    >>> f = lambda X: objective(X, K @ X, K @ X, 0.0)
-    >>> h = 1e-6
-    >>> bool(np.isclose((f(X + h * D) - f(X - h * D)) / (2 * h), np.sum(G * D)))
-    True
+    Needs only the products K1 X and K2 X, so it costs no further application of K.
     """
     H = tl.dot(tl.transpose(X), X)
     G = tl.dot(tl.transpose(X), K2X)
@@ -152,12 +100,12 @@ def _line_step(op, X, D, K1X, K2X, const, t_max, column: int | None = None, nonn
     column of D is non-zero, and K is applied to that column alone.
     """
     if column is None:
-        K1Y, K2Y = op.apply(X + D)
+        K1Y, K2Y = op.products(X + D)
         K1D = K1Y - K1X
         K2D = K1D if K2X is K1X else K2Y - K2X
     else:
         k = column
-        K1y, K2y = op.apply(X[:, k : k + 1] + D[:, k : k + 1])
+        K1y, K2y = op.products(X[:, k : k + 1] + D[:, k : k + 1])
         zeros = tl.zeros_like(X)
         K1D = _column(zeros, k, K1y[:, 0] - K1X[:, k])
         K2D = K1D if K2X is K1X else _column(zeros, k, K2y[:, 0] - K2X[:, k])
@@ -173,62 +121,15 @@ def _line_step(op, X, D, K1X, K2X, const, t_max, column: int | None = None, nonn
 
 
 def tied_steps(op, X, rule: str, const: float, max_steps: int, tol: float, nonneg: bool = True):
-    """Up to ``max_steps`` updates of X on the tied quartic; stop when a step lowers the
-    objective by at most ``tol`` (absolute). ``nonneg=False`` (a free A) takes gradient
-    steps whatever the rule.
+    """Up to ``max_steps`` monotone updates of X on the tied quartic.
 
-    The objective is f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X XᵀX). Each update proposes a
-    direction by ``rule`` (``mu``: multiplicative, ``X ⊙ ∇⁻f / ∇⁺f``; ``hals``: the
-    least-squares target of each column in turn; ``pgd``: projected gradient with an adapted
-    step) and moves along it by the exact minimiser of the quartic on the feasible segment
-    (:mod:`tensorpanda.quartic`), so f never increases and X stays non-negative.
-
-    Parameters
-    ----------
-    op : MatrixOperator or StreamedOperator
-        The statistics: ``op.apply(X)`` returns ``(K1 X, K2 X)``.
-    X : tensor
-        The starting factor, n×R (non-negative when ``nonneg``).
-    rule : str
-        ``"mu"``, ``"hals"`` or ``"pgd"`` (ignored when ``nonneg`` is False).
-    const : float
-        The constant c of f (Σ‖Z_i‖²).
-    max_steps : int
-        Most updates.
-    tol : float
-        Stop after an update that lowers f by at most ``tol`` (absolute).
-    nonneg : bool, default True
-        Keep X ≥ 0 (P); False for a free A, updated by gradient steps.
-
-    Returns
-    -------
-    Step
-        The updated X, f there and the number of updates taken.
-
-    Raises
-    ------
-    ValueError
-        If ``nonneg`` is True and ``rule`` is not one of :data:`RULES` (when at least one
-        update is asked for).
-
-    Examples
-    --------
-    With A = I (R_C = C), K = Σ Z_iᵀ Z_i and f(P) = Σ‖Z_i − Z_i P Pᵀ‖²:
-
-    >>> import numpy as np
-    >>> from tensorpanda.updates import tied_steps
-    >>> from tensorpanda.operators import MatrixOperator
-    >>> rng = np.random.default_rng(0)
-    >>> Z = rng.standard_normal((30, 4, 6)); P = rng.uniform(size=(6, 2))
-    >>> op, c = MatrixOperator(np.einsum("ncs,nct->st", Z, Z)), float((Z ** 2).sum())
-    >>> f = lambda P: float(((Z - Z @ P @ P.T) ** 2).sum())
-    >>> steps = [tied_steps(op, P, rule, c, 10, 0.0) for rule in ("mu", "hals", "pgd")]
-    >>> [bool(s.objective < f(P) and (s.X >= 0).all()) for s in steps]   # lower f, P ≥ 0
-    [True, True, True]
-    >>> bool(np.isclose(steps[1].objective, f(steps[1].X)))
-    True
+    f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X · XᵀX). ``rule`` proposes a direction D (``mu``:
+    X ⊙ ∇⁻f/∇⁺f; ``hals``: each column's least-squares target; ``pgd``: max(0, X − η∇f)) and X
+    moves to the exact minimiser of f(X + tD) on the feasible segment, so f never increases and
+    X stays ≥ 0. ``nonneg=False`` (a free A) takes unconstrained gradient directions whatever
+    the rule. Stops after an update that lowers f by at most ``tol`` (absolute).
     """
-    K1X, K2X = op.apply(X)
+    K1X, K2X = op.products(X)
     value = quartic.objective(X, K1X, K2X, const)
     step_size = None  # pgd's step, adapted from one update to the next
     n_updates = 0
@@ -304,102 +205,30 @@ def _hals_sweep(op, X, K1X, K2X, const):
 
 # -- Tucker-2 with least-squares cores ---------------------------------------------------------
 def subspace_objective(X, KX, const: float) -> float:
-    """f(X) = c − tr(K Π_X) = c − tr((XᵀX)⁺ Xᵀ K X).
+    """f(X) = c − tr(K Π_X) = c − tr((XᵀX)⁺ Xᵀ K X): Tucker-2's objective with least-squares cores.
 
-    Tucker-2's objective with the cores at their least-squares optimum; it depends only on
-    the column space of X.
-
-    Parameters
-    ----------
-    X : tensor
-        The factor, n×R.
-    KX : tensor
-        K X, n×R.
-    const : float
-        The constant c (Σ‖Z_i‖²).
-
-    Returns
-    -------
-    float
-        f(X).
-
-    Examples
-    --------
-    With K = Σ Z_iᵀ Z_i, f is the residual of projecting each Z_i onto X's columns:
-
-    >>> import numpy as np
-    >>> from tensorpanda.updates import subspace_objective
-    >>> rng = np.random.default_rng(0)
-    >>> Z = rng.standard_normal((30, 4, 6)); X = rng.uniform(size=(6, 2))
-    >>> K, c = np.einsum("ncs,nct->st", Z, Z), float((Z ** 2).sum())
-    >>> value = subspace_objective(X, K @ X, c)
-    >>> bool(np.isclose(value, ((Z - Z @ X @ np.linalg.pinv(X)) ** 2).sum()))
-    True
-    >>> bool(np.isclose(value, subspace_objective(3 * X, K @ (3 * X), c)))   # scale-free
-    True
+    It depends only on the column space of X (scale-free).
     """
     inv = B.psd_pinv(tl.dot(tl.transpose(X), X))
     return const - B.scalar(tl.sum(inv * tl.dot(tl.transpose(X), KX)))
 
 
 def _normalise_columns(X):
+    """X with columns of unit norm (zero columns left as they are)."""
     norms = tl.sqrt(tl.sum(X * X, axis=0))
     ones = tl.ones(tl.shape(norms), **B.context_of(X))
     return X / tl.where(norms > 0, norms, ones)
 
 
 def subspace_steps(op, X, rule: str, const: float, max_steps: int, tol: float):
-    """Up to ``max_steps`` non-negative least-squares updates of X with the cores re-fitted
-    after each; stop when a step lowers f by at most ``tol`` (absolute).
+    """Up to ``max_steps`` non-negative least-squares updates of X, the cores re-fitted after each.
 
-    The objective is :func:`subspace_objective`, f(X) = c − tr(K Π_X). Each update fixes the
-    least-squares cores, takes one step of ``rule`` on the non-negative least-squares
-    problem in X (``mu``: semi-NMF rule of Ding, Li & Jordan; ``hals``: exact column
-    updates; ``pgd``: projected gradient with step 1/L), and scales the columns of X to unit
-    norm (which leaves f unchanged). No update increases f.
-
-    Parameters
-    ----------
-    op : MatrixOperator or StreamedOperator
-        The statistic: ``op.apply(X)[0]`` is K X.
-    X : tensor
-        The starting factor, n×R, non-negative.
-    rule : str
-        ``"mu"``, ``"hals"`` or ``"pgd"``.
-    const : float
-        The constant c of f (Σ‖Z_i‖²).
-    max_steps : int
-        Most updates.
-    tol : float
-        Stop after an update that lowers f by at most ``tol`` (absolute).
-
-    Returns
-    -------
-    Step
-        The updated X (non-negative, columns of unit norm), f there and the number of
-        updates taken.
-
-    Raises
-    ------
-    ValueError
-        If ``rule`` is not one of :data:`RULES` (when at least one update is asked for).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.updates import subspace_objective, subspace_steps
-    >>> from tensorpanda.operators import MatrixOperator
-    >>> rng = np.random.default_rng(0)
-    >>> Z = rng.standard_normal((30, 4, 6)); P = rng.uniform(size=(6, 2))
-    >>> K, c = np.einsum("ncs,nct->st", Z, Z), float((Z ** 2).sum())
-    >>> f0 = subspace_objective(P, K @ P, c)
-    >>> steps = [subspace_steps(MatrixOperator(K), P, r, c, 10, 0.0) for r in ("mu", "hals", "pgd")]
-    >>> [bool(s.objective < f0 and (s.X >= 0).all()) for s in steps]    # lower f, P ≥ 0
-    [True, True, True]
-    >>> np.linalg.norm(steps[0].X, axis=0).round(6)
-    array([1., 1.])
+    f is :func:`subspace_objective`. With the cores G_i fixed each update takes one step of
+    ``rule`` on min_{X ≥ 0} tr(XᵀX H) − 2 tr(XᵀB) (:func:`_nnls_update`), then scales X's columns
+    to unit norm (f is unchanged). No update increases f. Stops after an update that lowers f by
+    at most ``tol`` (absolute).
     """
-    KX, _ = op.apply(X)
+    KX, _ = op.products(X)
     value = subspace_objective(X, KX, const)
     n_updates = 0
     while n_updates < max_steps:
@@ -408,7 +237,7 @@ def subspace_steps(op, X, rule: str, const: float, max_steps: int, tol: float):
         B_ = tl.dot(KX, inv)  # Σ Y_iᵀ G_i with the least-squares cores G_i
         H = tl.dot(tl.dot(inv, tl.dot(tl.transpose(X), KX)), inv)  # Σ G_iᵀ G_i
         X = _normalise_columns(_nnls_update(X, B_, H, rule))
-        KX, _ = op.apply(X)
+        KX, _ = op.products(X)
         previous, value = value, subspace_objective(X, KX, const)
         if previous - value <= tol:
             break
@@ -416,7 +245,11 @@ def subspace_steps(op, X, rule: str, const: float, max_steps: int, tol: float):
 
 
 def _nnls_update(X, B_, H, rule):
-    """One update of min_{X ≥ 0} tr(XᵀX H) − 2 tr(Xᵀ B) (cores fixed)."""
+    """One update of min_{X ≥ 0} tr(XᵀX H) − 2 tr(Xᵀ B) (cores fixed), each non-increasing.
+
+    mu: X ⊙ √((B⁺ + X H⁻) / (B⁻ + X H⁺)); pgd: max(0, X − (X H − B)/L), L = ‖H‖₂;
+    hals, column by column: x_k ← max(0, x_k + (b_k − X h_k) / h_kk).
+    """
     pos, neg = B.positive_part, B.negative_part
     if rule == "mu":
         num = pos(B_) + tl.dot(X, neg(H))
@@ -437,33 +270,6 @@ def _nnls_update(X, B_, H, rule):
 
 # -- Orthonormal appearances -------------------------------------------------------------------
 def eigen_step(K, rank: int, const: float) -> Step:
-    """argmax tr(Aᵀ K A) over orthonormal A: the top ``rank`` eigenvectors of K.
-    The objective is c − (sum of those eigenvalues).
-
-    Each eigenvector's sign is fixed so that its entry of largest magnitude is positive.
-
-    Parameters
-    ----------
-    K : tensor
-        A symmetric C×C backend tensor (K_C(P) for PandA, Σ Z_i Π_P Z_iᵀ for Tucker-2).
-    rank : int
-        The number of columns R_C of A.
-    const : float
-        The constant c (Σ‖Z_i‖²).
-
-    Returns
-    -------
-    Step
-        A (C×R_C, orthonormal columns, in decreasing order of eigenvalue), the objective
-        c − Σ λ_k and ``n_updates=1``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tensorpanda.updates import eigen_step
-    >>> step = eigen_step(np.diag([3.0, 2.0, 1.0]), 2, 10.0)
-    >>> np.allclose(step.X, np.eye(3)[:, :2]), step.objective      # 10 − (3 + 2)
-    (True, 5.0)
-    """
+    """argmax tr(Aᵀ K A) over orthonormal A: the top ``rank`` eigenvectors of K; f = c − Σ λ_k."""
     values, vectors = B.top_eigh(K, rank)
     return Step(X=vectors, objective=const - B.scalar(tl.sum(values)), n_updates=1)
