@@ -10,8 +10,7 @@ import numpy as np
 
 
 def indices(name: str, value, bound: int) -> list[int]:
-    """``value`` (an index or a sequence of them) as a list of ints in 0..bound-1, or a
-    ``TypeError``/``ValueError`` that names ``name`` (e.g. "part", "appearance")."""
+    """``value`` (one index or several) as ints in 0..bound-1, or an error naming ``name``."""
     if isinstance(value, numbers.Integral):
         values = [value]
     elif isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str):
@@ -31,8 +30,7 @@ def indices(name: str, value, bound: int) -> list[int]:
 
 
 def writable_path(path, overwrite: bool) -> Path:
-    """``path`` as a Path, if a file may be written there: an existing file is kept (a
-    ``FileExistsError``) unless ``overwrite``, and its folder must exist."""
+    """``path`` as a Path if a file may be written there (no clobbering, folder exists)."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")

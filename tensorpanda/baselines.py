@@ -147,7 +147,8 @@ class _CenteredGram:
     def __init__(self, Y):
         self.Y = Y
 
-    def apply(self, X):
+    def products(self, X):
+        """(K X, K X) with K = Yᵀ Y: the pair the operators of the fit return, shared."""
         KX = tl.dot(tl.transpose(self.Y), tl.dot(self.Y, X))
         return KX, KX
 
@@ -274,6 +275,7 @@ def _as_float(x):
 
 
 def _count(k, bound: int) -> int:
+    """The number of directions ``k`` (all ``bound`` for None), checked to lie in 1..bound."""
     if k is None:
         return bound
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 < k <= bound:

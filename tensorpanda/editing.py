@@ -21,6 +21,7 @@ import tensorly as tl
 from . import _backend as B
 from ._checks import indices
 from .result import Factorization
+from .saliency import upsample
 
 
 def part_map(factors: Factorization, parts) -> object:
@@ -107,8 +108,6 @@ def part_mask(factors: Factorization, parts, size: tuple[int, int] | None = None
     >>> mask.shape, mask.dtype, bool(mask.any())
     ((16, 16), dtype('bool'), True)
     """
-    from .saliency import upsample
-
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
     region = part_map(factors, parts)
@@ -189,6 +188,7 @@ def edit_direction(
 
 
 def _alphas(alpha, n: int) -> list[float]:
+    """One strength per edit, from one value for all or one value each."""
     if isinstance(alpha, numbers.Real):
         return [float(alpha)] * n
     values = [float(a) for a in alpha]

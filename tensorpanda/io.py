@@ -1,59 +1,14 @@
-"""Saving and loading factors: ``.safetensors`` or ``.npz``, never pickle.
+"""The public ``tp.save`` and ``tp.load``: factors to and from ``.safetensors`` or ``.npz``.
 
-A factors file holds the arrays ``A``, ``P`` and ``history`` and a JSON metadata record
-(format marker, version, model, appearances, spatial shape, info). Loading checks that the
-file is complete, is a tensorpanda factors file, and that its arrays are consistent, so a
-truncated or foreign file gives a clear error instead of wrong factors.
+The file format and its checks live in :mod:`tensorpanda._format`; these functions are the
+same as :meth:`Factorization.save` and :meth:`Factorization.load`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-import zipfile
 from pathlib import Path
 
-import numpy as np
-import tensorly as tl
-
-from . import _backend as B
-from ._checks import writable_path
 from .result import Factorization
-
-FORMAT = "tensorpanda.factors"
-FORMAT_VERSION = 1
-SUFFIXES = (".safetensors", ".npz")
-
-
-def _suffix(path: Path) -> str:
-    if path.suffix not in SUFFIXES:
-        raise ValueError(
-            f"unknown factors file type {path.suffix!r} for {path}: use a name ending in "
-            f"{' or '.join(SUFFIXES)}"
-        )
-    return path.suffix
-
-
-def _metadata(result: Factorization) -> dict:
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "model": result.model,
-        "appearances": result.appearances,
-        "spatial_shape": list(result.spatial_shape),
-        "info": result.info,
-    }
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    return str(value)
 
 
 def save(result: Factorization, path, overwrite: bool = False) -> Path:
@@ -107,58 +62,7 @@ def save(result: Factorization, path, overwrite: bool = False) -> Path:
     >>> tp.save(fit, path, overwrite=True).name
     'factors.safetensors'
     """
-    suffix = _suffix(Path(path))
-    path = writable_path(path, overwrite)
-    arrays = {
-        "A": np.ascontiguousarray(B.to_host(result.A)),
-        "P": np.ascontiguousarray(B.to_host(result.P)),
-        "history": np.asarray(result.history, dtype=np.float64),
-    }
-    meta = json.dumps(_metadata(result), default=_json_default)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        if suffix == ".safetensors":
-            from safetensors.numpy import save_file
-
-            save_file(arrays, tmp, metadata={"tensorpanda": meta})
-        else:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, metadata=np.array(meta), **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
-def _read_safetensors(path: Path) -> tuple[dict, dict]:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="np") as handle:
-            meta = (handle.metadata() or {}).get("tensorpanda")
-            arrays = {key: handle.get_tensor(key) for key in handle.keys()}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(
-            f"{path} is not a readable safetensors file (truncated or of another format): {err}"
-        ) from None
-    if meta is None:
-        raise ValueError(f"{path} is a safetensors file but not a tensorpanda factors file")
-    return json.loads(meta), arrays
-
-
-def _read_npz(path: Path) -> tuple[dict, dict]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        raise ValueError(
-            f"{path} is not a readable .npz file (truncated or of another format): {err}"
-        ) from None
-    if "metadata" not in arrays:
-        raise ValueError(f"{path} is an .npz file but not a tensorpanda factors file")
-    return json.loads(str(arrays.pop("metadata"))), arrays
+    return result.save(path, overwrite=overwrite)
 
 
 def load(path) -> Factorization:
@@ -204,55 +108,4 @@ def load(path) -> Factorization:
     ...
     ValueError: ...other.npz is an .npz file but not a tensorpanda factors file
     """
-    path = Path(path)
-    suffix = _suffix(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no factors file at {path}")
-    meta, arrays = (_read_safetensors if suffix == ".safetensors" else _read_npz)(path)
-    _check(meta, arrays, path)
-    return Factorization(
-        A=B.tensor(arrays["A"], {"dtype": _backend_dtype(arrays["A"].dtype)}),
-        P=B.tensor(arrays["P"], {"dtype": _backend_dtype(arrays["P"].dtype)}),
-        model=meta["model"],
-        appearances=meta["appearances"],
-        spatial_shape=tuple(meta["spatial_shape"]),
-        history=[float(x) for x in arrays.get("history", [])],
-        info=dict(meta.get("info", {})),
-    )
-
-
-def _backend_dtype(dtype: np.dtype):
-    name = tl.get_backend()
-    if name == "pytorch":
-        import torch
-
-        return getattr(torch, dtype.name)
-    return dtype
-
-
-def _check(meta: dict, arrays: dict, path: Path) -> None:
-    if meta.get("format") != FORMAT:
-        raise ValueError(
-            f"{path} is not a tensorpanda factors file (format {meta.get('format')!r})"
-        )
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise ValueError(
-            f"{path} was written by a newer tensorpanda (format version "
-            f"{meta['format_version']}): upgrade tensorpanda to read it"
-        )
-    missing = [key for key in ("A", "P") if key not in arrays]
-    missing += [key for key in ("model", "appearances", "spatial_shape") if key not in meta]
-    if missing:
-        raise ValueError(f"{path} is incomplete: it lacks {', '.join(missing)}")
-    A, P = arrays["A"], arrays["P"]
-    if A.ndim != 2 or P.ndim != 2:
-        raise ValueError(f"{path} is corrupt: A and P must be matrices, got {A.shape}, {P.shape}")
-    if int(np.prod(meta["spatial_shape"])) != P.shape[0]:
-        raise ValueError(
-            f"{path} is corrupt: P has {P.shape[0]} rows but the spatial shape is "
-            f"{tuple(meta['spatial_shape'])}"
-        )
-    if not (np.isfinite(A).all() and np.isfinite(P).all()):
-        raise ValueError(f"{path} is corrupt: its factors contain NaN or inf")
-    if (P < 0).any():
-        raise ValueError(f"{path} is corrupt: its parts P have negative entries")
+    return Factorization.load(path)

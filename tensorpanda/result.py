@@ -9,6 +9,7 @@ import numpy as np
 import tensorly as tl
 
 from . import _backend as B
+from . import _format
 from .data import as_source
 
 MODELS = ("panda", "tucker")
@@ -216,6 +217,7 @@ class Factorization:
         return self.inverse_transform(self.transform(data, batch_size))
 
     def _check_layout(self, Z) -> None:
+        """Refuse a batch (N, C, S) whose C or S differ from the factors'."""
         C, S = tl.shape(Z)[1], tl.shape(Z)[2]
         if (C, S) != (self.n_channels, self.n_positions):
             raise ValueError(
@@ -263,9 +265,18 @@ class Factorization:
         >>> tp.Factorization.load(path).rank
         (4, 2)
         """
-        from .io import save
-
-        return save(self, path, overwrite=overwrite)
+        arrays = {
+            "A": B.to_host(self.A),
+            "P": B.to_host(self.P),
+            "history": np.asarray(self.history, dtype=np.float64),
+        }
+        metadata = {
+            "model": self.model,
+            "appearances": self.appearances,
+            "spatial_shape": list(self.spatial_shape),
+            "info": self.info,
+        }
+        return _format.write(path, arrays, metadata, overwrite=overwrite)
 
     @classmethod
     def load(cls, path) -> Factorization:
@@ -304,9 +315,17 @@ class Factorization:
         >>> back.rank, back.spatial_shape, bool(np.allclose(back.P, fit.P))
         ((4, 2), (3, 3), True)
         """
-        from .io import load
-
-        return load(path)
+        meta, arrays = _format.read(path)
+        return cls(
+            # an empty context keeps the saved dtype on every backend
+            A=B.tensor(arrays["A"], {}),
+            P=B.tensor(arrays["P"], {}),
+            model=meta["model"],
+            appearances=meta["appearances"],
+            spatial_shape=tuple(meta["spatial_shape"]),
+            history=[float(x) for x in arrays.get("history", [])],
+            info=dict(meta.get("info", {})),
+        )
 
     def to_numpy(self) -> Factorization:
         """A copy with numpy factors (for plotting or saving from any backend).

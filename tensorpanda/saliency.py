@@ -20,34 +20,8 @@ from .result import Factorization
 
 
 def interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """The (n_out × n_in) matrix of 1-D linear interpolation with half-pixel centres (the
-    convention of PIL and of torch's ``align_corners=False``).
-
-    Output position k samples the input at ``(k + 0.5) · n_in / n_out − 0.5``, clamped to
-    the edges; each row holds the weights (summing to 1) of the two nearest inputs.
-
-    Parameters
-    ----------
-    n_in : int
-        Number of input samples (pixels along one axis), at least 1.
-    n_out : int
-        Number of output samples; larger than ``n_in`` to upsample, smaller to downsample
-        (without anti-aliasing).
-
-    Returns
-    -------
-    numpy.ndarray of shape (n_out, n_in), float64
-        ``M @ x`` interpolates a signal ``x`` of length ``n_in`` to length ``n_out``.
-
-    Examples
-    --------
-    >>> from tensorpanda.saliency import interpolation_matrix
-    >>> interpolation_matrix(2, 4)
-    array([[1.  , 0.  ],
-           [0.75, 0.25],
-           [0.25, 0.75],
-           [0.  , 1.  ]])
-    """
+    """The (n_out × n_in) linear-interpolation matrix with half-pixel centres (PIL's grid)."""
+    # half-pixel centres, as PIL and torch's align_corners=False, so maps line up with images
     x = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
     x = np.clip(x, 0, n_in - 1)
     left = np.floor(x).astype(int)
@@ -62,8 +36,9 @@ def interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
 def upsample(maps, size: tuple[int, int]):
     """Bilinear upsampling of maps (..., H, W) to (..., h, w), on any backend.
 
-    Applies :func:`interpolation_matrix` along both spatial axes: ``U_h @ maps @ U_wᵀ``.
-    Values stay within the range of the input (the weights are convex).
+    Linear interpolation with half-pixel centres (the convention of PIL and of torch's
+    ``align_corners=False``) along both spatial axes: ``U_h @ maps @ U_wᵀ``. Values stay
+    within the range of the input (the weights are convex).
 
     Parameters
     ----------

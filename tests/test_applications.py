@@ -1,15 +1,13 @@
-"""Editing, saliency, ROIR and figures on the learned factors (no generator involved)."""
+"""Editing, saliency and ROIR on the learned factors (no generator involved)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import tensorly as tl
-from PIL import Image
 
 import tensorpanda as tp
 from helpers import host, planted, to_backend
-from tensorpanda import figures
 from tensorpanda.saliency import interpolation_matrix
 
 
@@ -27,6 +25,7 @@ def test_part_map_is_the_normalised_sum_of_parts(fitted):
     want = (want - want.min()) / (want.max() - want.min())
     np.testing.assert_allclose(region, want.reshape(6, 8), atol=1e-12)
     assert host(tp.part_mask(fit, 1)).dtype == bool
+    assert tl.is_tensor(tp.part_map(fit, 0)) and tl.is_tensor(tp.part_mask(fit, 0, (12, 16)))
 
 
 def test_edit_direction_is_alpha_times_appearance_outer_region(fitted):
@@ -142,42 +141,3 @@ def test_roir_input_checks():
         tp.roir(X, X, np.ones((5, 4)))
     with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
         tp.roir(X, X, 2 * np.ones((4, 4)))
-
-
-def test_figures_are_written_and_never_overwritten(fitted, tmp_path):
-    _, fit = fitted
-    rng = np.random.RandomState(0)
-    images = rng.uniform(size=(3, 3, 24, 32))
-    path = figures.parts_figure(fit.parts, images, tmp_path / "parts.png", upscale=1)
-    picture = np.asarray(Image.open(path))
-    assert picture.shape == (4 * 26 + 2, 4 * 34 + 2, 3)  # 1 + 3 rows of 4 parts, padded
-    with pytest.raises(FileExistsError, match="overwrite=True"):
-        figures.parts_figure(fit.parts, images, path)
-    frames = np.stack([images * s for s in (0.2, 0.6, 1.0)])
-    strip = np.asarray(Image.open(figures.edit_strip(frames, tmp_path / "s.png", upscale=1)))
-    assert strip.shape == (3 * 26 + 2, 3 * 34 + 2, 3)
-    gif = Image.open(figures.edit_gif(frames, tmp_path / "e.gif"))
-    assert gif.n_frames == 4  # forward (3) then back without repeating the ends (1)
-    maps = rng.uniform(size=(3, 6, 8))
-    figures.saliency_figure(images, maps, tmp_path / "sal.png")
-    with pytest.raises(ValueError, match=r"\(T, N, 3, H, W\)"):
-        figures.edit_strip(images, tmp_path / "bad.png")
-
-
-def test_overlay_shows_the_map_where_it_is_high():
-    images = np.zeros((1, 3, 4, 4))
-    maps = np.zeros((4, 4))
-    maps[0, 0] = 1.0
-    out = figures.overlay(images, maps, strength=1.0)
-    assert out[0, 0, 0].sum() > 2.0 and out[0, 3, 3].sum() < 0.1
-    assert tl.is_tensor(tp.part_map(tp.tucker2(to_backend(np.ones((3, 2, 2, 2))), (None, 1)), 0))
-
-
-def test_figures_clip_values_outside_the_unit_interval_instead_of_wrapping():
-    bright = figures.grid(np.full((1, 2, 2, 3), 1.2), columns=1, pad=0)
-    dark = figures.grid(np.full((1, 2, 2, 3), -0.2), columns=1, pad=0)
-    assert (bright == 255).all() and (dark == 0).all()
-    images = np.full((1, 3, 4, 4), 0.5)
-    too_high = figures.overlay(images, np.full((4, 4), 3.0), strength=1.0)
-    at_one = figures.overlay(images, np.ones((4, 4)), strength=1.0)
-    np.testing.assert_allclose(too_high, at_one)
