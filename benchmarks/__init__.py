@@ -1,5 +1,6 @@
 """Benchmarks and their shared pieces (installed as ``tensorpanda.benchmarks``).
 
-The scripts here run as ``python benchmarks/NAME.py``; ``tensorpanda bench`` runs the solver
-benchmark. The planted-data generator is shared with the tests.
+``solvers`` is the solver benchmark harness (run by ``python benchmarks/bench_solvers.py`` and
+``tensorpanda bench``); ``planted`` is the planted-data generator it shares with the tests.
+The scripts here run as ``python benchmarks/NAME.py``.
 """

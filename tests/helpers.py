@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import tensorly as tl
 
+from tensorpanda.benchmarks.planted import Planted
+
 # Tolerances per dtype: float32 objectives carry rounding of ~1e-7 × Σ‖Z‖².
 RTOL = {"float32": 1e-4, "float64": 1e-9}
 # Largest relative increase of the objective that counts as "did not increase".
@@ -22,24 +24,18 @@ def planted(
     seed=0,
     dtype="float64",
 ):
-    """Samples Z_i = A G_i Pᵀ + noise with disjoint non-negative parts P (unit columns, as
-    blocks of columns of the H×W grid), a random orthonormal A and Gaussian cores.
+    """Samples Z_i = A G_i Pᵀ + noise (:class:`tensorpanda.benchmarks.planted.Planted`):
+    parts as vertical stripes, a random orthonormal A, core scales from 3 down to 1.
 
-    Returns (Z as a numpy array (N, C, H, W), A, P).
+    Returns (Z as a numpy array (N, C, H, W), A, P), A and P in float64.
     """
-    rng = np.random.RandomState(seed)
-    S = height * width
-    n_appearances = n_appearances or channels
-    labels = np.repeat(np.arange(n_parts), int(np.ceil(S / n_parts)))[:S]
-    grid = labels.reshape(width, height).T.reshape(-1)  # vertical stripes of the image
-    P = np.zeros((S, n_parts))
-    for k in range(n_parts):
-        P[grid == k, k] = rng.uniform(0.5, 1.5, size=(grid == k).sum())
-    P /= np.linalg.norm(P, axis=0)
-    A = np.linalg.qr(rng.standard_normal((channels, n_appearances)))[0]
-    G = rng.standard_normal((n, n_appearances, n_parts)) * np.linspace(3, 1, n_parts)
-    Z = np.einsum("cr,nrk,sk->ncs", A, G, P) + noise * rng.standard_normal((n, channels, S))
-    return Z.reshape(n, channels, height, width).astype(dtype), A, P
+    model = Planted(
+        channels, (height, width), n_parts, n_appearances, layout="columns",
+        core_scales=np.linspace(3, 1, n_parts), noise=noise, seed=np.random.RandomState(seed),
+        dtype="float64",
+    )
+    Z = model.sample(n).reshape(n, channels, height, width).astype(dtype)
+    return Z, model.A, model.P
 
 
 def congruence(X, Y) -> float:
