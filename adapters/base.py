@@ -5,29 +5,8 @@ whose outputs are feature maps), a latent sampler (:meth:`Adapter._sample_z`), a
 call the generator and turn its output into images (:meth:`Adapter._forward`,
 :meth:`Adapter._to_image`). Everything else, capture, re-injection, batching, validation,
 comes from this class through forward hooks (:class:`~tensorpanda.adapters.hooks.Trace`).
-
-Examples
---------
-A complete adapter for a toy generator:
-
->>> import torch
->>> from torch import nn
->>> from tensorpanda.adapters import Adapter
->>> class Toy(Adapter):
-...     name = "toy"
-...     def __init__(self):
-...         net = nn.Sequential(nn.Unflatten(1, (8, 1, 1)), nn.ConvTranspose2d(8, 4, 4),
-...                             nn.ReLU(), nn.ConvTranspose2d(4, 3, 4, 2, 1), nn.Tanh())
-...         super().__init__(net, latent_shape=(8,), layers=["2"])
-...     def _sample_z(self, n, generator, truncation):
-...         return torch.randn(n, 8, generator=generator)
-...     def _forward(self, latents):
-...         return self.generator(latents.z)
->>> toy = Toy()
->>> toy.layers
-{'2': (4, 4, 4)}
->>> toy.generate(toy.sample_latents(2)).shape
-torch.Size([2, 3, 8, 8])
+This module runs the generator; which modules are feature layers (:mod:`.layers`) and the
+weight SeFa reads (:mod:`.projection`) live beside it.
 """
 
 from __future__ import annotations
@@ -35,17 +14,17 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from .features import FeatureStream, _tqdm_disable
-from .hooks import Trace, _names_message, find_module
+from .features import FeatureStream, progress_bar
+from .hooks import Trace, find_module
 from .latents import Latents, batch_slices
+from .layers import check_layer_names, probe_layers, resolve_layer
+from .projection import find_latent_module, projection_matrix
 
 __all__ = ["Adapter", "Edit"]
 
@@ -105,8 +84,26 @@ class Adapter:
     {'main.2': (512, 4, 4), 'main.5': (256, 8, 8), 'main.8': (128, 16, 16),
      'main.11': (64, 32, 32)}
 
-    A new architecture subclasses it (see the module docstring for a complete one), or is
-    wrapped without a class by :class:`~tensorpanda.adapters.GenericAdapter`.
+    A new architecture subclasses it, here for a toy generator (or is wrapped without a
+    class by :class:`~tensorpanda.adapters.GenericAdapter`):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> class Toy(Adapter):
+    ...     name = "toy"
+    ...     def __init__(self):
+    ...         net = nn.Sequential(nn.Unflatten(1, (8, 1, 1)), nn.ConvTranspose2d(8, 4, 4),
+    ...                             nn.ReLU(), nn.ConvTranspose2d(4, 3, 4, 2, 1), nn.Tanh())
+    ...         super().__init__(net, latent_shape=(8,), layers=["2"])
+    ...     def _sample_z(self, n, generator, truncation):
+    ...         return torch.randn(n, 8, generator=generator)
+    ...     def _forward(self, latents):
+    ...         return self.generator(latents.z)
+    >>> toy = Toy()
+    >>> toy.layers
+    {'2': (4, 4, 4)}
+    >>> toy.generate(toy.sample_latents(2)).shape
+    torch.Size([2, 3, 8, 8])
     """
 
     name: str = "adapter"
@@ -136,12 +133,8 @@ class Adapter:
         if isinstance(layers, str):
             layers = [layers]
         self._layer_names = None if layers is None else list(layers)
-        for layer in self._layer_names or ():
-            find_module(generator, layer)  # fail now, with the list of valid names
         self._aliases = dict(aliases or {})
-        for alias, layer in self._aliases.items():
-            if self._layer_names is not None and layer not in self._layer_names:
-                raise ValueError(f"alias {alias!r} points to {layer!r}, which is not a layer")
+        check_layer_names(generator, self._layer_names, self._aliases)
         self._default_layer = default_layer
         self._layers: dict[str, tuple[int, int, int]] | None = None
 
@@ -308,10 +301,12 @@ class Adapter:
         return Latents(z.float(), condition, truncation)
 
     def _check_truncation(self, truncation: float) -> None:
+        """Refuse a truncation outside (0, 1]; subclasses may allow other ranges."""
         if not 0.0 < truncation <= 1.0:
             raise ValueError(f"truncation must be in (0, 1], got {truncation}")
 
     def _class_vectors(self, n: int, rng: torch.Generator, classes: Any) -> torch.Tensor:
+        """One-hot ``(n, num_classes)`` vectors: drawn from ``rng``, or ``classes`` checked."""
         k = self.num_classes
         assert k is not None
         if classes is None:
@@ -401,66 +396,18 @@ class Adapter:
         """
         if layer is None:
             return self.default_layer
-        layer = self._aliases.get(layer, layer)
-        if layer not in self.layers:
-            valid = list(self.layers) + [f"{a} (= {n})" for a, n in self._aliases.items()]
-            raise ValueError(
-                f"{self.name} has no feature layer {layer!r}; " + _names_message(valid, layer)
-            )
-        return layer
+        return resolve_layer(layer, self.layers, self._aliases, self.name)
 
     def _probe_layers(self) -> dict[str, tuple[int, int, int]]:
-        explicit = self._layer_names is not None
-        if explicit:
-            names = list(self._layer_names)
-        else:
-            names = [n for n, _ in self.generator.named_modules() if n]
-        order: list[str] = []
-        outputs: dict[str, Any] = {}
-        calls: dict[str, int] = dict.fromkeys(names, 0)
-
-        def recorder(layer: str) -> Callable[[Any], Any]:
-            def record(output: Any) -> Any:
-                calls[layer] += 1
-                if calls[layer] == 1:
-                    order.append(layer)
-                    outputs[layer] = output
-                return output
-
-            return record
-
+        """The layer table, measured by one forward pass on one sample."""
         batch = self._prepare(self.sample_latents(1))
-        with torch.no_grad(), ExitStack() as stack:
-            for layer in names:
-                stack.enter_context(Trace(self.generator, layer, edit_output=recorder(layer)))
-            self._forward(batch)
-
-        table = {}
-        for layer in order:
-            out = outputs[layer]
-            ok = isinstance(out, torch.Tensor) and out.ndim == 4 and out.is_floating_point()
-            problem = None
-            if not ok:
-                kind = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                problem = f"its output is {kind}, not a (B, C, H, W) floating tensor"
-            elif calls[layer] != 1:
-                problem = f"it runs {calls[layer]} times per forward pass, not once"
-            if problem is None:
-                table[layer] = tuple(int(d) for d in out.shape[1:])
-            elif explicit:
-                raise ValueError(
-                    f"{self.name}: layer {layer!r} cannot be a feature layer: {problem}"
-                )
-        missing = [layer for layer in names if calls[layer] == 0]
-        if explicit and missing:
-            raise ValueError(f"{self.name}: layers {missing} never run in a forward pass")
-        if not table:
-            raise ValueError(f"{self.name}: no module returns a (B, C, H, W) feature map")
-        return table
+        return probe_layers(self.generator, self._layer_names, lambda: self._forward(batch),
+                            self.name)
 
     # -- running the generator -----------------------------------------------------------
 
     def _prepare(self, batch: Latents) -> Latents:
+        """A private copy of ``batch`` on the generator's device and dtype, in eval mode."""
         if self.generator.training:
             # BatchNorm in train mode would make every sample depend on its batch-mates,
             # and spectral norm would update its vectors: edits must not do either.
@@ -515,7 +462,16 @@ class Adapter:
         """
         latents = self._as_latents(latents)
         layer = self.resolve_layer(layer)
-        return FeatureStream(self, latents, layer, batch_size=batch_size, progress=progress)
+        return FeatureStream(
+            lambda batch: self._capture(batch, layer),
+            latents,
+            layer,
+            self.layers[layer],
+            batch_size=batch_size,
+            progress=progress,
+            device=self.device,
+            name=self.name,
+        )
 
     def generate(
         self,
@@ -589,9 +545,7 @@ class Adapter:
         make_edit = None if edit is None else self._edit_factory(edit, layer, len(latents))
         slices = batch_slices(len(latents), batch_size)
         images = []
-        bar = tqdm(slices, desc=f"{self.name} generate", unit="batch",
-                   disable=_tqdm_disable(progress), leave=False)
-        for index in bar:
+        for index in progress_bar(slices, f"{self.name} generate", progress):
             batch = self._prepare(latents[index])
             with torch.no_grad():
                 if make_edit is None:
@@ -676,77 +630,10 @@ class Adapter:
         (torch.Size([8192, 100]), torch.float32)
         """
         name = self.latent_module or self._find_latent_module()
-        return _projection_matrix(find_module(self.generator, name), self.latent_dim, name)
+        return projection_matrix(find_module(self.generator, name), self.latent_dim, name)
 
     def _find_latent_module(self) -> str:
+        """Dotted name of the first module that receives ``z`` itself, found by a dry run."""
         batch = self._prepare(self.sample_latents(1))
-        z = batch.z.reshape(-1)
-        found: list[str] = []
-        handles = []
-
-        def watcher(layer: str) -> Callable[[nn.Module, tuple], None]:
-            def watch(module: nn.Module, inputs: tuple) -> None:
-                x = inputs[0] if inputs else None
-                if (
-                    not found
-                    and isinstance(x, torch.Tensor)
-                    and x.numel() == z.numel()
-                    and torch.equal(x.reshape(-1), z)
-                ):
-                    found.append(layer)
-
-            return watch
-
-        try:
-            for layer, module in self.generator.named_modules():
-                if isinstance(module, (nn.Linear, nn.ConvTranspose2d, nn.Conv2d)):
-                    handles.append(module.register_forward_pre_hook(watcher(layer)))
-            with torch.no_grad():
-                self._forward(batch)
-        finally:
-            for handle in handles:
-                handle.remove()
-        if not found:
-            raise NotImplementedError(
-                f"{self.name}: no Linear/ConvTranspose2d/Conv2d receives z directly; set "
-                "latent_module or override latent_projection()"
-            )
-        return found[0]
-
-
-def _effective_weight(module: nn.Module) -> torch.Tensor:
-    """The weight a module multiplies by, spectral normalisation included.
-
-    ``torch.nn.utils.spectral_norm`` leaves the raw weight in ``module.weight`` until the
-    first forward pass; recompute the normalised one from its stored vectors instead.
-    """
-    from torch.nn.utils.spectral_norm import SpectralNorm
-
-    for hook in module._forward_pre_hooks.values():
-        if isinstance(hook, SpectralNorm) and hook.name == "weight":
-            with torch.no_grad():
-                return hook.compute_weight(module, do_power_iteration=False)
-    return module.weight
-
-
-def _projection_matrix(module: nn.Module, latent_dim: int, name: str) -> torch.Tensor:
-    weight = _effective_weight(module).detach().float()
-    if isinstance(module, nn.Linear):
-        W = weight
-    elif isinstance(module, nn.ConvTranspose2d):
-        # weight (in, out, kh, kw): on a 1x1 input each latent entry paints its own
-        # (out, kh, kw) block, so the block, flattened, is that entry's column.
-        W = weight.reshape(weight.shape[0], -1).T
-    elif isinstance(module, nn.Conv2d) and weight.shape[2:] == (1, 1):
-        W = weight[:, :, 0, 0]
-    else:
-        raise NotImplementedError(
-            f"latent_projection: cannot read a matrix from {name!r} ({type(module).__name__}); "
-            "override latent_projection()"
-        )
-    if W.shape[1] != latent_dim:
-        raise ValueError(
-            f"latent_projection: {name!r} takes {W.shape[1]} inputs, but z has {latent_dim} "
-            "entries; override latent_projection() to select the columns acting on z"
-        )
-    return W.contiguous()
+        return find_latent_module(self.generator, batch.z, lambda: self._forward(batch),
+                                  self.name)

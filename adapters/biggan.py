@@ -14,23 +14,6 @@ Weights are never downloaded: pass a local folder with ``config.json`` and
 ``pytorch_model.bin`` (the files ``BigGAN.from_pretrained`` caches, e.g. for
 ``biggan-deep-128``). Random weights are built only on request (``random_weights=True``),
 for tests and for trying the pipeline.
-
-Examples
---------
-With the real weights, ``load("biggan", weights="~/models/biggan-deep-128")``; here a
-small untrained model of the same architecture, which builds in a fraction of a second:
-
->>> from tensorpanda.adapters import load
->>> small = dict(output_dim=32, z_dim=16, class_embed_dim=16, channel_width=4,
-...              num_classes=10, attention_layer_position=2,
-...              layers=[(False, 16, 16), (True, 16, 8), (True, 8, 4), (False, 4, 2),
-...                      (True, 2, 1)])
->>> gan = load("biggan", config=small, random_weights=True)
->>> lat = gan.sample_latents(2, truncation=0.4, classes=7)
->>> lat.z.shape, lat.condition.shape, lat.truncation
-(torch.Size([2, 16]), torch.Size([2, 10]), 0.4)
->>> gan.generate(lat).shape
-torch.Size([2, 3, 32, 32])
 """
 
 from __future__ import annotations
@@ -46,8 +29,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import Adapter, _effective_weight
+from .base import Adapter
 from .latents import Latents
+from .projection import effective_weight
 
 __all__ = ["BigGANAdapter"]
 
@@ -155,12 +139,14 @@ class BigGANAdapter(Adapter):
     def _sample_z(
         self, n: int, generator: torch.Generator, truncation: float | None
     ) -> torch.Tensor:
+        """Truncated-normal codes scaled by the truncation."""
         # BigGAN's truncation trick: z = truncation * truncnorm(-2, 2).
         z = torch.empty(n, self.latent_dim)
         torch.nn.init.trunc_normal_(z, 0.0, 1.0, -2.0, 2.0, generator=generator)
         return z * (1.0 if truncation is None else truncation)
 
     def _forward(self, latents: Latents) -> Any:
+        """``BigGAN(z, class vector, truncation)``."""
         truncation = 1.0 if latents.truncation is None else latents.truncation
         return self.generator(latents.z, latents.condition, truncation)
 
@@ -186,11 +172,12 @@ class BigGANAdapter(Adapter):
         >>> W.shape, W.dtype
         (torch.Size([1024, 16]), torch.float32)
         """
-        weight = _effective_weight(self.generator.generator.gen_z).detach().float()
+        weight = effective_weight(self.generator.generator.gen_z).detach().float()
         return weight[:, : self.latent_dim].contiguous()
 
 
 def _import_package(package: str) -> ModuleType:
+    """Import the BigGAN package, or say what to install."""
     try:
         return importlib.import_module(package)
     except ModuleNotFoundError as err:
@@ -208,6 +195,7 @@ def _import_package(package: str) -> ModuleType:
 
 
 def _make_config(lib: ModuleType, config: Any) -> Any:
+    """A ``BigGANConfig`` from ``None`` (the default), a config, or a dict."""
     if config is None:
         return lib.BigGANConfig()
     if isinstance(config, lib.BigGANConfig):
@@ -218,6 +206,7 @@ def _make_config(lib: ModuleType, config: Any) -> Any:
 
 
 def _random_model(lib: ModuleType, config: Any, seed: int) -> nn.Module:
+    """An untrained BigGAN, seeded, with usable batch-norm and spectral-norm state."""
     config = _make_config(lib, config)
     # Seed the initialisation without disturbing the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
@@ -240,6 +229,7 @@ def _random_model(lib: ModuleType, config: Any, seed: int) -> nn.Module:
 
 
 def _load_folder(lib: ModuleType, folder: Path, device: torch.device) -> nn.Module:
+    """BigGAN from a local ``config.json`` and ``pytorch_model.bin``, every failure explained."""
     if not folder.is_dir():
         raise FileNotFoundError(
             f"BigGAN weights folder {str(folder)!r} does not exist; it must hold "

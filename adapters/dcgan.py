@@ -20,14 +20,6 @@ and an edit of one sample would leak into the others).
 Install the weights with ``pip install --no-deps gan-face-generate``: its declared
 dependencies (wandb, torchvision, ...) are not needed here, and would replace a CPU
 build of torch.
-
-Examples
---------
->>> from tensorpanda.adapters import load
->>> gan = load("dcgan-faces")
->>> images = gan.generate(gan.sample_latents(4))
->>> images.shape
-torch.Size([4, 3, 64, 64])
 """
 
 from __future__ import annotations
@@ -143,10 +135,12 @@ class DCGANFaces(Adapter):
     def _sample_z(
         self, n: int, generator: torch.Generator, truncation: float | None
     ) -> torch.Tensor:
+        """z ~ N(0, I), shape ``(n, nz)``."""
         # The training script draws z ~ N(0, I) (torch.randn).
         return torch.randn(n, self.latent_dim, generator=generator)
 
     def _forward(self, latents: Latents) -> Any:
+        """The generator takes z as a ``(B, nz, 1, 1)`` image."""
         return self.generator(latents.z[:, :, None, None])
 
 
@@ -166,6 +160,7 @@ def _package_dir(package: str) -> Path:
 
 
 def _read_state_dict(path: Path, device: torch.device) -> Mapping[str, torch.Tensor]:
+    """The generator's state dict from the package's checkpoint format or a bare one."""
     try:
         # map_location matters: the packaged checkpoint was saved from a CUDA device.
         obj = torch.load(path, weights_only=True, map_location=device)

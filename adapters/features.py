@@ -1,19 +1,22 @@
-"""A re-iterable stream of feature-map batches, computed on demand."""
+"""A re-iterable stream of feature-map batches, computed on demand.
+
+The stream knows nothing of adapters: it is given a ``capture(latents) -> features``
+callable, so that the dependency goes one way (the adapter builds streams).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import torch
 from tqdm import tqdm
 
 from .latents import Latents, batch_slices
 
-if TYPE_CHECKING:
-    from .base import Adapter
-
 __all__ = ["FeatureStream"]
+
+T = TypeVar("T")
 
 
 class FeatureStream:
@@ -28,12 +31,30 @@ class FeatureStream:
 
     Made by :meth:`Adapter.features`; not meant to be built directly.
 
-    Attributes
+    Parameters
     ----------
-    adapter : Adapter
+    capture : callable
+        ``capture(latents) -> features``: the float32 ``(B, C, H, W)`` feature maps of the
+        layer for one batch of latents.
     latents : Latents
+        All the inputs; cut into batches of ``batch_size``.
     layer : str
         Canonical layer name (aliases resolved).
+    layer_shape : tuple of int
+        ``(C, H, W)`` of one sample's feature maps.
+    batch_size : int, default 64
+    progress : bool, optional
+        Show a tqdm bar on each pass; ``None`` shows it only on a terminal.
+    device : torch.device, optional
+        Where the batches are made: the generator's device when the stream is made; CPU
+        by default.
+    name : str, default "generator"
+        The generator's name, for the progress bar and the repr.
+
+    Attributes
+    ----------
+    latents : Latents
+    layer : str
     batch_size : int
     shape : tuple of int
         ``(N, C, H, W)`` of the whole (never materialised) stack.
@@ -61,17 +82,28 @@ class FeatureStream:
 
     def __init__(
         self,
-        adapter: Adapter,
+        capture: Callable[[Latents], torch.Tensor],
         latents: Latents,
         layer: str,
+        layer_shape: tuple[int, int, int],
         batch_size: int = 64,
         progress: bool | None = None,
+        *,
+        device: torch.device | str | None = None,
+        name: str = "generator",
     ) -> None:
-        self.adapter = adapter
+        if not callable(capture):
+            raise TypeError(
+                f"capture must be a callable latents -> features, got {type(capture).__name__}"
+            )
+        self.capture = capture
         self.latents = latents
         self.layer = layer
+        self.layer_shape = tuple(int(d) for d in layer_shape)
         self.batch_size = batch_size
         self.progress = progress
+        self.name = name
+        self._device = torch.device("cpu" if device is None else device)
         self._slices = batch_slices(len(latents), batch_size)
 
     @property
@@ -82,8 +114,7 @@ class FeatureStream:
     @property
     def shape(self) -> tuple[int, int, int, int]:
         """``(N, C, H, W)``."""
-        c, h, w = self.adapter.layers[self.layer]
-        return (self.n_samples, c, h, w)
+        return (self.n_samples, *self.layer_shape)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -93,30 +124,25 @@ class FeatureStream:
     @property
     def device(self) -> torch.device:
         """The generator's device, where the batches are made."""
-        return self.adapter.device
+        return self._device
 
     def __len__(self) -> int:
         """Number of batches one pass yields."""
         return len(self._slices)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        bar = tqdm(
-            self._slices,
-            desc=f"{self.adapter.name} {self.layer}",
-            unit="batch",
-            disable=_tqdm_disable(self.progress),
-            leave=False,
-        )
-        for index in bar:
-            yield self.adapter._capture(self.latents[index], self.layer)
+        for index in progress_bar(self._slices, f"{self.name} {self.layer}", self.progress):
+            yield self.capture(self.latents[index])
 
     def __repr__(self) -> str:
         return (
-            f"FeatureStream({self.adapter.name!r}, layer={self.layer!r}, shape={self.shape}, "
+            f"FeatureStream({self.name!r}, layer={self.layer!r}, shape={self.shape}, "
             f"batch_size={self.batch_size})"
         )
 
 
-def _tqdm_disable(progress: bool | None) -> bool | None:
-    # tqdm's disable=None turns the bar off when the output is not a terminal.
-    return None if progress is None else not progress
+def progress_bar(items: Iterable[T], desc: str, progress: bool | None) -> Iterable[T]:
+    """``items`` under a tqdm bar that leaves no trace; ``progress=None``: only on a terminal."""
+    # tqdm's disable=None is what turns the bar off when the output is not a terminal.
+    disable = None if progress is None else not progress
+    return tqdm(items, desc=desc, unit="batch", disable=disable, leave=False)

@@ -80,6 +80,7 @@ class GenericAdapter(Adapter):
         )
 
     def _draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """``n`` codes from the user's sampler, checked, on the CPU."""
         z = self._latent_sampler(n, generator)
         if not isinstance(z, torch.Tensor) or z.ndim < 1 or z.shape[0] != n:
             shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
@@ -92,14 +93,17 @@ class GenericAdapter(Adapter):
     def _sample_z(
         self, n: int, generator: torch.Generator, truncation: float | None
     ) -> torch.Tensor:
+        """The user's sampler (no truncation input)."""
         return self._draw(n, generator)
 
     def _forward(self, latents: Latents) -> Any:
+        """``forward(generator, latents)`` if given, else ``generator(z)``."""
         if self._forward_fn is not None:
             return self._forward_fn(self.generator, latents)
         return self.generator(latents.z)
 
     def _to_image(self, output: Any) -> torch.Tensor:
+        """``to_image(output)`` if given, else the Tanh mapping."""
         if self._to_image_fn is not None:
             return self._to_image_fn(output)
         return super()._to_image(output)

@@ -5,22 +5,6 @@ only while the ``with`` block runs. Because the generator's own ``forward`` stay
 untouched, capture and re-injection are exact by construction: a hook that returns the
 output unchanged leaves every later computation bit-for-bit the same, including skip
 connections that a hand-written split of the network could drop.
-
-Examples
---------
->>> import torch
->>> from torch import nn
->>> from tensorpanda.adapters import Trace
->>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
->>> x = torch.ones(4, 2)
->>> with Trace(net, "1", retain_output=True, stop=True) as t:
-...     net(x)
->>> t.output.shape
-torch.Size([4, 3])
->>> with Trace(net, "1", edit_output=lambda out: out * 0):
-...     y = net(x)
->>> bool(torch.all(y == net[2].bias))
-True
 """
 
 from __future__ import annotations
@@ -41,12 +25,10 @@ logger = logging.getLogger(__name__)
 _MAX_NAMES_SHOWN = 40
 
 
+# A BaseException, so that an ``except Exception`` inside the generator's own code cannot
+# swallow it and carry on computing.
 class _StopForward(BaseException):
-    """Raised by a hook to end the forward pass; caught by the :class:`Trace` that raised it.
-
-    It derives from ``BaseException`` so that an ``except Exception`` inside the
-    generator's own code cannot swallow it and carry on computing.
-    """
+    """Raised by a hook to end the forward pass; caught by the :class:`Trace` that raised it."""
 
     def __init__(self, trace: Trace) -> None:
         super().__init__(f"forward pass stopped after {trace.layer!r}")
@@ -54,6 +36,7 @@ class _StopForward(BaseException):
 
 
 def _names_message(names: Iterable[str], wanted: str) -> str:
+    """"valid names are: ..." for an error message, with close matches to ``wanted``."""
     names = list(names)
     close = difflib.get_close_matches(wanted, names, n=3)
     shown = ", ".join(repr(n) for n in names[:_MAX_NAMES_SHOWN])
@@ -64,36 +47,7 @@ def _names_message(names: Iterable[str], wanted: str) -> str:
 
 
 def find_module(model: nn.Module, name: str) -> nn.Module:
-    """Return the submodule of ``model`` with the dotted name ``name``.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        The module tree to search.
-    name : str
-        A name as listed by ``model.named_modules()``, e.g. ``"main.2"``.
-
-    Returns
-    -------
-    torch.nn.Module
-
-    Raises
-    ------
-    ValueError
-        If no submodule has that name; the message lists the valid names.
-
-    Examples
-    --------
-    >>> from torch import nn
-    >>> from tensorpanda.adapters.hooks import find_module
-    >>> net = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU(), nn.Tanh()))
-    >>> find_module(net, "1.0")
-    ReLU()
-    >>> find_module(net, "2")
-    Traceback (most recent call last):
-        ...
-    ValueError: Sequential has no submodule named '2'; valid names are: '0', '1', '1.0', '1.1'.
-    """
+    """The submodule of ``model`` with the dotted name ``name``; the error lists valid names."""
     modules = dict(model.named_modules())
     if name not in modules or name == "":
         valid = [n for n in modules if n]
@@ -193,6 +147,7 @@ class Trace:
         return self._output
 
     def _hook(self, module: nn.Module, inputs: Any, output: Any) -> Any:
+        """The forward hook: count, edit, retain, stop, in that order."""
         self.calls += 1
         if self.edit_output is not None:
             edited = self.edit_output(output)

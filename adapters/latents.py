@@ -183,33 +183,7 @@ class Latents:
 
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:
-    """Slices that cut ``range(n)`` into consecutive batches of at most ``batch_size``.
-
-    Parameters
-    ----------
-    n : int
-        The number of samples to cover; 0 gives no slices.
-    batch_size : int
-        The largest batch, a positive integer; only the last batch may be smaller.
-
-    Returns
-    -------
-    list of slice
-        ``slice(0, batch_size)``, ``slice(batch_size, 2 * batch_size)``, … up to ``n``.
-
-    Raises
-    ------
-    ValueError
-        If ``batch_size`` is not a positive integer (``bool`` is refused).
-
-    Examples
-    --------
-    >>> from tensorpanda.adapters.latents import batch_slices
-    >>> batch_slices(5, 2)
-    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
-    >>> batch_slices(0, 3)
-    []
-    """
+    """Slices cutting ``range(n)`` into consecutive batches of at most ``batch_size``."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]

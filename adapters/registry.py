@@ -9,22 +9,6 @@ group ``tensorpanda.adapters``, e.g. in its ``pyproject.toml``::
 The entry point names a factory: any callable ``factory(**kwargs) -> Adapter``, often
 the adapter class itself. Entry points are read when a name is first looked up, not at
 import, and the factory's module is imported only when that adapter is loaded.
-
-Examples
---------
->>> import torch
->>> from torch import nn
->>> from tensorpanda.adapters import GenericAdapter, available, load, register
->>> "dcgan-faces" in available()
-True
->>> def make_my_adapter(device="cpu"):
-...     net = nn.Sequential(nn.ConvTranspose2d(8, 3, 4), nn.Tanh()).to(device)
-...     return GenericAdapter(net, lambda n, g: torch.randn(n, 8, 1, 1, generator=g),
-...                           name="my-gan")
->>> register("my-gan", make_my_adapter, overwrite=True)
->>> gan = load("my-gan", device="cpu")
->>> gan.name, gan.layers
-('my-gan', {'0': (3, 4, 4), '1': (3, 4, 4)})
 """
 
 from __future__ import annotations
@@ -102,6 +86,7 @@ def register(name: str, factory: Factory | str, *, overwrite: bool = False) -> N
 
 
 def _entry_points() -> dict[str, EntryPoint]:
+    """Installed entry points of the group, by name (the first of two with one name)."""
     # Read on every lookup (a few ms) rather than cached, so that a package installed
     # while the interpreter runs is found.
     found = {}
@@ -133,6 +118,7 @@ def available() -> list[str]:
 
 
 def _resolve(name: str) -> Factory | str | EntryPoint:
+    """What ``name`` is registered as; the error lists the available names."""
     # Explicit registrations win over built-ins, which win over entry points.
     if name in _registered:
         return _registered[name]
@@ -149,6 +135,7 @@ def _resolve(name: str) -> Factory | str | EntryPoint:
 
 
 def _import_factory(spec: str) -> Factory:
+    """The object a ``"module:attribute"`` string names, imported now."""
     module_name, _, attribute = spec.partition(":")
     obj: Any = importlib.import_module(module_name)
     for part in attribute.split("."):

@@ -1,8 +1,9 @@
 """The ``tensorpanda`` command: fit, edit, localize, inspect, benchmark, demo.
 
-It lives with the adapters because it joins generators to the solver core (the core never
-imports adapters). Each subcommand is a small function; bad arguments, missing files and
-unknown names end with a one-line message and exit code 2, never a traceback.
+Part of the application layer, which joins the generators (:mod:`tensorpanda.adapters`)
+to the core (:mod:`tensorpanda`). Each subcommand is a small function that imports what it
+needs when it runs, so that ``tensorpanda --help`` starts fast; bad arguments, missing
+files and unknown names end with a one-line message and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ EXAMPLES = """examples:
 
 
 def _rank(values: list[str]) -> tuple:
+    """``--rank R_C R_S`` as a pair; ``all`` (or ``none``, ``c``) means every channel."""
+
     def one(v: str):
         return None if v.lower() in ("all", "none", "c") else int(v)
 
@@ -38,49 +41,15 @@ def _rank(values: list[str]) -> tuple:
 
 
 def _adapter(name: str, device: str | None):
-    from .registry import load
+    """The named adapter, on ``device`` if one is given."""
+    from tensorpanda.adapters import load
 
     return load(name, device=device) if device else load(name)
 
 
 # -- subcommands ---------------------------------------------------------------------------------
 def cmd_fit(args) -> int:
-    """``tensorpanda fit``: fit PandA to a generator's layer or to an ``.npy`` array.
-
-    With ``--adapter`` the layer's feature maps are streamed from ``--samples`` samples
-    and the adapter, layer, samples and seed are stored in the factors' ``info``; with
-    ``--data`` the array is memory-mapped and streamed in ``--batch-size`` batches.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed by :func:`build_parser`.
-
-    Returns
-    -------
-    int
-        0; a one-line summary is printed.
-
-    Raises
-    ------
-    ValueError, FileNotFoundError
-        For bad arguments or a missing data file (:func:`main` turns them into exit
-        code 2).
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import numpy as np
-    >>> from tensorpanda.adapters.cli import build_parser, cmd_fit
-    >>> folder = tempfile.mkdtemp()
-    >>> data = os.path.join(folder, "Z.npy")
-    >>> np.save(data, np.random.default_rng(0).random((40, 6, 4, 4)))
-    >>> args = build_parser().parse_args(["fit", "--data", data, "--rank", "4", "3",
-    ...                                   "--out", os.path.join(folder, "factors.npz")])
-    >>> cmd_fit(args)
-    /...factors.npz: rank (4, 3), relative error ..., ... iterations, ... s
-    0
-    """
+    """``tensorpanda fit``: fit PandA to a generator's layer (streamed) or to an ``.npy``."""
     import numpy as np
 
     import tensorpanda as tp
@@ -126,7 +95,7 @@ def cmd_fit(args) -> int:
 
 
 def _generator_for(factors, args):
-    """The adapter and layer a factors file was fitted on (flags override)."""
+    """The adapter and layer a factors file was fitted on (flags override), checked."""
     name = args.adapter or factors.info.get("adapter")
     layer = args.layer or factors.info.get("layer")
     if name is None or layer is None:
@@ -144,43 +113,13 @@ def _generator_for(factors, args):
 
 
 def cmd_edit(args) -> int:
-    """``tensorpanda edit``: paint an appearance into parts, as a PNG strip or a GIF.
-
-    The generator and layer are those stored in the factors file, unless ``--adapter``
-    and ``--layer`` say otherwise; one frame per ``--alpha``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed by :func:`build_parser`.
-
-    Returns
-    -------
-    int
-        0; a one-line summary is printed.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from tensorpanda.adapters.cli import build_parser, cmd_edit, main
-    >>> folder = tempfile.mkdtemp()
-    >>> factors = os.path.join(folder, "faces.safetensors")
-    >>> main(["fit", "--adapter", "dcgan-faces", "--samples", "32", "--rank", "all", "4",
-    ...       "--out", factors])
-    /...faces.safetensors: rank (256, 4), relative error ..., ... iterations, ... s
-    0
-    >>> args = build_parser().parse_args([
-    ...     "edit", factors, "--part", "0", "--appearance", "0", "--alpha", "-1", "0", "1",
-    ...     "--samples", "2", "--out", os.path.join(folder, "edit.png")])
-    >>> cmd_edit(args)
-    /...edit.png: 3 strengths × 2 samples
-    0
-    """
+    """``tensorpanda edit``: paint an appearance into parts, as a PNG strip or a GIF."""
     import numpy as np
     import torch
 
     import tensorpanda as tp
-    from tensorpanda import figures
+
+    from . import figures
 
     factors = tp.load(args.factors).to_numpy()
     gan, layer = _generator_for(factors, args)
@@ -203,40 +142,13 @@ def cmd_edit(args) -> int:
 
 
 def cmd_localize(args) -> int:
-    """``tensorpanda localize``: saliency maps of one appearance on fresh samples (PNG).
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed by :func:`build_parser`.
-
-    Returns
-    -------
-    int
-        0; a one-line summary is printed.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from tensorpanda.adapters.cli import build_parser, cmd_localize, main
-    >>> folder = tempfile.mkdtemp()
-    >>> factors = os.path.join(folder, "faces.safetensors")
-    >>> main(["fit", "--adapter", "dcgan-faces", "--samples", "32", "--rank", "all", "4",
-    ...       "--out", factors])
-    /...faces.safetensors: rank (256, 4), relative error ..., ... iterations, ... s
-    0
-    >>> args = build_parser().parse_args([
-    ...     "localize", factors, "--appearance", "0", "--samples", "2",
-    ...     "--out", os.path.join(folder, "saliency.png")])
-    >>> cmd_localize(args)
-    /...saliency.png: saliency of appearance 0 on 2 samples
-    0
-    """
+    """``tensorpanda localize``: saliency maps of one appearance on fresh samples (PNG)."""
     import numpy as np
     import torch
 
     import tensorpanda as tp
-    from tensorpanda import figures
+
+    from . import figures
 
     factors = tp.load(args.factors).to_numpy()
     gan, layer = _generator_for(factors, args)
@@ -252,28 +164,7 @@ def cmd_localize(args) -> int:
 
 
 def cmd_layers(args) -> int:
-    """``tensorpanda layers``: print an adapter's feature layers, shapes and aliases.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed by :func:`build_parser`.
-
-    Returns
-    -------
-    int
-        0.
-
-    Examples
-    --------
-    >>> from tensorpanda.adapters.cli import build_parser, cmd_layers
-    >>> cmd_layers(build_parser().parse_args(["layers", "dcgan-faces"]))
-    main.2                         C×H×W = 512×4×4  alias 4x4
-    main.5                         C×H×W = 256×8×8  alias 8x8 (default)
-    main.8                         C×H×W = 128×16×16  alias 16x16
-    main.11                        C×H×W = 64×32×32  alias 32x32
-    0
-    """
+    """``tensorpanda layers``: print an adapter's feature layers, shapes and aliases."""
     gan = _adapter(args.adapter, args.device)
     aliases = {v: k for k, v in gan.aliases.items()}
     for name, shape in gan.layers.items():
@@ -284,40 +175,7 @@ def cmd_layers(args) -> int:
 
 
 def cmd_info(args) -> int:
-    """``tensorpanda info``: print a factors file's shapes and metadata as JSON.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed by :func:`build_parser`.
-
-    Returns
-    -------
-    int
-        0.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from tensorpanda.adapters.cli import build_parser, cmd_info, main
-    >>> folder = tempfile.mkdtemp()
-    >>> factors = os.path.join(folder, "faces.safetensors")
-    >>> main(["fit", "--adapter", "dcgan-faces", "--samples", "32", "--rank", "all", "4",
-    ...       "--out", factors])
-    /...faces.safetensors: rank (256, 4), relative error ..., ... iterations, ... s
-    0
-    >>> cmd_info(build_parser().parse_args(["info", factors]))
-    {
-      "model": "panda",
-      "appearances": "orthonormal",
-      ...
-      "adapter": "dcgan-faces",
-      "layer": "main.5",
-      "samples": 32,
-      "seed": 0
-    }
-    0
-    """
+    """``tensorpanda info``: print a factors file's shapes and metadata as JSON."""
     import tensorpanda as tp
 
     fit = tp.load(args.factors)
@@ -335,31 +193,9 @@ def cmd_info(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    """``tensorpanda bench``: the solver benchmark of :mod:`tensorpanda.bench`.
-
-    ``--smoke`` runs it at tiny sizes (seconds); the full run takes about half an hour.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed by :func:`build_parser`.
-
-    Returns
-    -------
-    int
-        The benchmark's exit code.
-
-    Examples
-    --------
-    How the command reaches this function (``cmd_bench(args)`` would then run the smoke
-    benchmark, a few seconds):
-
-    >>> from tensorpanda.adapters.cli import build_parser, cmd_bench
-    >>> args = build_parser().parse_args(["bench", "--smoke"])
-    >>> args.run is cmd_bench, args.smoke, args.markdown
-    (True, True, None)
-    """
-    from tensorpanda.bench import main as bench_main
+    """``tensorpanda bench``: the solver benchmark of :mod:`tensorpanda.benchmarks.solvers`."""
+    # imported here: the harness is only needed by this command
+    from tensorpanda.benchmarks.solvers import main as bench_main
 
     argv = (["--smoke"] if args.smoke else []) + (["--markdown", args.markdown]
                                                   if args.markdown else [])
@@ -367,37 +203,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """``tensorpanda demo``: run :func:`tensorpanda.adapters.demo.run` and print its summary.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed by :func:`build_parser`.
-
-    Returns
-    -------
-    int
-        0.
-
-    Raises
-    ------
-    FileExistsError
-        If ``--out`` is not empty and ``--overwrite`` is not given.
-
-    Examples
-    --------
-    The demo takes a while (see :func:`tensorpanda.adapters.demo.run` for a miniature
-    run); a folder in use is refused before any work:
-
-    >>> import os, tempfile
-    >>> from tensorpanda.adapters.cli import build_parser, cmd_demo
-    >>> out = tempfile.mkdtemp()
-    >>> open(os.path.join(out, "notes.txt"), "w").close()
-    >>> cmd_demo(build_parser().parse_args(["demo", "--out", out, "--samples", "100"]))
-    Traceback (most recent call last):
-        ...
-    FileExistsError: ... exists and is not empty; pass overwrite=True to reuse it
-    """
+    """``tensorpanda demo``: run :func:`tensorpanda.app.demo.run` and print its summary."""
     from .demo import DemoConfig, run
 
     config = DemoConfig(n_samples=args.samples, seed=args.seed)
@@ -411,6 +217,7 @@ def cmd_demo(args) -> int:
 
 # -- parser --------------------------------------------------------------------------------------
 def _generator_flags(parser, adapter_required: bool = False) -> None:
+    """The flags that choose the generator and samples of ``edit`` and ``localize``."""
     parser.add_argument("--adapter", required=adapter_required,
                         help="adapter name (see `tensorpanda layers`); default: the factors'")
     parser.add_argument("--layer", help="layer name or alias; default: the factors'")
@@ -420,22 +227,7 @@ def _generator_flags(parser, adapter_required: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``tensorpanda`` argument parser, one subcommand per ``cmd_*`` function.
-
-    Each subparser sets ``run``, the function that carries the subcommand out.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-
-    Examples
-    --------
-    >>> from tensorpanda.adapters.cli import build_parser, cmd_fit
-    >>> args = build_parser().parse_args(
-    ...     ["fit", "--adapter", "dcgan-faces", "--rank", "all", "8", "--out", "f.npz"])
-    >>> args.command, args.rank, args.samples, args.solver, args.run is cmd_fit
-    ('fit', ['all', '8'], 2000, 'hals', True)
-    """
+    """The ``tensorpanda`` parser; each subparser sets ``run``, the ``cmd_*`` to call."""
     parser = argparse.ArgumentParser(
         prog="tensorpanda",
         description="Parts and appearances in the feature maps of image generators (PandA).",
@@ -509,32 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``tensorpanda`` command.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        The arguments; ``None`` reads ``sys.argv[1:]``.
-
-    Returns
-    -------
-    int
-        The exit code: 0, or 2 after a one-line message on stderr for bad arguments,
-        missing files and unknown names (argparse's own usage errors exit with 2 too).
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from tensorpanda.adapters.cli import main
-    >>> main(["layers", "dcgan-faces"])
-    main.2                         C×H×W = 512×4×4  alias 4x4
-    main.5                         C×H×W = 256×8×8  alias 8x8 (default)
-    main.8                         C×H×W = 128×16×16  alias 16x16
-    main.11                        C×H×W = 64×32×32  alias 32x32
-    0
-    >>> main(["info", os.path.join(tempfile.mkdtemp(), "missing.npz")])  # message on stderr
-    2
-    """
+    """Entry point of ``tensorpanda``: 0, or 2 after a one-line message for a bad input."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

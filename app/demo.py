@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 import tensorpanda as tp
-from tensorpanda import figures
+from tensorpanda.adapters import load
 
-from .registry import load
+from . import figures
 
 logger = logging.getLogger(__name__)
 
@@ -30,85 +30,25 @@ LANDMARKS = {"eyes": (0.42, 0.5), "mouth": (0.75, 0.5)}
 
 @dataclass
 class DemoConfig:
-    """What the demo fits, and how hard it edits (chosen by looking at the results).
-
-    Attributes
-    ----------
-    adapter : str, default "dcgan-faces"
-        Registry name of the generator (see :func:`~tensorpanda.adapters.load`).
-    layer : str, default "main.5"
-        Layer whose feature maps are fitted and edited (the 8x8 one of DCGAN-faces).
-    n_samples : int, default 2000
-        Samples the fit streams over.
-    n_parts : int, default 8
-        Number of parts ``R_S`` (all channels are kept as appearances).
-    solver : str, default "hals"
-    seed : int, default 0
-        Seed of the fit and of the samples; the held-out samples use ``seed + 1``.
-    batch_size : int, default 250
-    n_shown : int, default 6
-        Held-out samples shown in the figures.
-    n_measured : int, default 100
-        Held-out samples on which the locality (ROIR) of each edit is measured.
-    strengths : tuple of float
-        Edit strengths of the strips and GIFs, in units of the mean norm of a channel
-        fibre at the layer.
-    removal_strength : float, default 2.0
-        Strength of the background-into-the-eyes removal edit, same units.
-    timings : dict
-        Filled by :func:`run`: step name -> seconds.
-
-    Examples
-    --------
-    >>> from tensorpanda.adapters.demo import DemoConfig
-    >>> config = DemoConfig(n_samples=500, seed=1)
-    >>> config.adapter, config.layer, config.n_parts, config.n_samples
-    ('dcgan-faces', 'main.5', 8, 500)
-    """
+    """What the demo fits, and how hard it edits (chosen by looking at the results)."""
 
     adapter: str = "dcgan-faces"
-    layer: str = "main.5"
-    n_samples: int = 2000
-    n_parts: int = 8
+    layer: str = "main.5"  # the 256×8×8 layer: deeper ones give checkerboard parts
+    n_samples: int = 2000  # samples the fit streams over
+    n_parts: int = 8  # R_S; every channel is kept as an appearance (R_C = C)
     solver: str = "hals"
-    seed: int = 0
+    seed: int = 0  # of the fit and the samples; the held-out samples use seed + 1
     batch_size: int = 250
-    n_shown: int = 6
-    n_measured: int = 100
+    n_shown: int = 6  # held-out samples shown in the figures
+    n_measured: int = 100  # held-out samples on which each edit's ROIR is measured
     # edit strengths in units of the mean norm of a channel fibre at the layer
     strengths: tuple = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
-    removal_strength: float = 2.0
-    timings: dict = field(default_factory=dict)
+    removal_strength: float = 2.0  # background painted into the eyes, same units
+    timings: dict = field(default_factory=dict)  # filled by run(): step -> seconds
 
 
 def part_near(factors: tp.Factorization, where: tuple[float, float]) -> int:
-    """The part whose mass centre lies closest to ``where`` (row, column in [0, 1]).
-
-    Parameters
-    ----------
-    factors : Factorization
-        A fit with parts on a 2-D grid.
-    where : tuple of float
-        ``(row, column)`` as fractions of the grid's height and width.
-
-    Returns
-    -------
-    int
-        Index of the part.
-
-    Examples
-    --------
-    Two one-pixel parts on a 4x4 grid, in the top-left and bottom-right corners:
-
-    >>> import numpy as np
-    >>> import tensorpanda as tp
-    >>> from tensorpanda.adapters.demo import part_near
-    >>> P = np.zeros((16, 2))
-    >>> P[0, 0] = P[15, 1] = 1.0
-    >>> fit = tp.Factorization(A=np.eye(3), P=P, spatial_shape=(4, 4))
-    >>> part_near(fit, (0.9, 0.8)), part_near(fit, (0.1, 0.2))
-    (1, 0)
-    """
+    """The part whose mass centre lies closest to ``where`` (row, column in [0, 1])."""
     maps = np.asarray(factors.to_numpy().parts, dtype=np.float64)
     R, H, W = maps.shape
     rows, cols = (np.arange(H) + 0.5) / H, (np.arange(W) + 0.5) / W
@@ -119,71 +59,16 @@ def part_near(factors: tp.Factorization, where: tuple[float, float]) -> int:
 
 
 def border_region(shape: tuple[int, int], width: int = 1) -> np.ndarray:
-    """A mask of the outer ``width`` rows and columns of the spatial grid: where the aligned
-    faces leave the background.
-
-    Parameters
-    ----------
-    shape : tuple of int
-        ``(H, W)`` of the grid.
-    width : int, default 1
-        Thickness of the border.
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean, of shape ``shape``.
-
-    Examples
-    --------
-    >>> from tensorpanda.adapters.demo import border_region
-    >>> border_region((4, 5)).astype(int)
-    array([[1, 1, 1, 1, 1],
-           [1, 0, 0, 0, 1],
-           [1, 0, 0, 0, 1],
-           [1, 1, 1, 1, 1]])
-    """
+    """Mask of the outer ``width`` rows and columns: where aligned faces leave the background."""
     mask = np.ones(shape, dtype=bool)
     mask[width:-width, width:-width] = False
     return mask
 
 
 def appearance_for(factors: tp.Factorization, Z, region) -> tuple[int, float]:
-    """The appearance most present in ``region`` and its sign (eigenvector signs are
-    arbitrary): painting ``sign · a_j`` adds more of what lives there.
+    """The appearance most present in ``region`` of the maps ``Z``, and its sign.
 
-    Parameters
-    ----------
-    factors : Factorization
-    Z : array of shape (N, C, H, W)
-        Feature maps of some samples.
-    region : array of bool, shape (H, W)
-        A mask of the grid with positions both inside and outside it.
-
-    Returns
-    -------
-    j : int
-        Index of the appearance with the largest absolute
-        :func:`~tensorpanda.region_scores` score.
-    sign : float
-        ``1.0`` or ``-1.0``, the sign of that score.
-
-    Examples
-    --------
-    Channel 1 is raised on the border, channel 2 lowered even more:
-
-    >>> import numpy as np
-    >>> import tensorpanda as tp
-    >>> from tensorpanda.adapters.demo import appearance_for, border_region
-    >>> fit = tp.Factorization(A=np.eye(3), P=np.eye(16)[:, :2], spatial_shape=(4, 4))
-    >>> Z = np.random.default_rng(0).random((5, 3, 4, 4))
-    >>> border = border_region((4, 4))
-    >>> Z[:, 1, border] += 1.0
-    >>> appearance_for(fit, Z, border)
-    (1, 1.0)
-    >>> Z[:, 2, border] -= 3.0
-    >>> appearance_for(fit, Z, border)
-    (2, -1.0)
+    Eigenvector signs are arbitrary: painting ``sign · a_j`` adds more of what lives there.
     """
     scores = tp.region_scores(factors, Z, region)
     j = int(np.argmax(np.abs(scores)))
@@ -191,52 +76,13 @@ def appearance_for(factors: tp.Factorization, Z, region) -> tuple[int, float]:
 
 
 def run(out: str | Path, config: DemoConfig | None = None, overwrite: bool = False) -> Path:
-    """Run the demo and write its figures and ``summary.md`` into ``out``.
+    """Run the demo into the folder ``out`` (refused if not empty, unless ``overwrite``).
 
     Fits PandA on ``config.n_samples`` streamed feature maps, then on held-out samples
     writes ``parts.png``, ``edit-eyes.png``/``.gif``, ``edit-mouth.png``/``.gif`` (the
     appearance most present in the part nearest each landmark, painted into that part at
     ``config.strengths``), ``removal.png`` (the background appearance painted into the
     eyes), ``saliency-background.png``, ``factors.safetensors`` and ``summary.md``.
-
-    Parameters
-    ----------
-    out : str or Path
-        Folder to write; created if missing.
-    config : DemoConfig, optional
-        Defaults to ``DemoConfig()`` (2000 samples). Its ``timings`` are filled in.
-    overwrite : bool, default False
-        Reuse a non-empty ``out`` and replace its files.
-
-    Returns
-    -------
-    Path
-        ``out``.
-
-    Raises
-    ------
-    FileExistsError
-        If ``out`` is not empty and ``overwrite`` is False.
-
-    Examples
-    --------
-    A miniature run (a few dozen samples, a handful of edits):
-
-    >>> import tempfile
-    >>> from tensorpanda.adapters.demo import DemoConfig, run
-    >>> config = DemoConfig(n_samples=48, n_parts=4, batch_size=48, n_shown=2,
-    ...                     n_measured=4, strengths=(-1.0, 1.0))
-    >>> out = run(tempfile.mkdtemp(), config)
-    >>> sorted(path.name for path in out.iterdir())
-    ['edit-eyes.gif', 'edit-eyes.png', 'edit-mouth.gif', 'edit-mouth.png',
-     'factors.safetensors', 'parts.png', 'removal.png', 'saliency-background.png',
-     'summary.md']
-    >>> (out / "summary.md").read_text(encoding="utf-8").splitlines()[0]
-    '# tensorpanda demo'
-    >>> run(out, config)
-    Traceback (most recent call last):
-        ...
-    FileExistsError: ... exists and is not empty; pass overwrite=True to reuse it
     """
     config = config or DemoConfig()
     out = Path(out)
@@ -296,6 +142,7 @@ def run(out: str | Path, config: DemoConfig | None = None, overwrite: bool = Fal
 
 
 def _summary(out, config, fit, rows, background, overwrite) -> None:
+    """Write ``summary.md``: the fit, the timings and each edit's locality."""
     lines = [
         "# tensorpanda demo",
         "",

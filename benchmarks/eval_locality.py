@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 import tensorpanda as tp
-from tensorpanda import figures
 from tensorpanda.adapters import load
-from tensorpanda.adapters.demo import LANDMARKS, part_near
-from tensorpanda.adapters.locality import (
+from tensorpanda.app import figures
+from tensorpanda.app.demo import LANDMARKS, part_near
+from tensorpanda.app.locality import (
     Setting,
     evaluate,
     ganspace_method,
@@ -45,12 +45,14 @@ PART_REGIONS = {"eyes": LANDMARKS["eyes"], "mouth": LANDMARKS["mouth"],
 
 
 def box_mask(box, size=(64, 64)) -> np.ndarray:
+    """A boolean image mask that is True inside ``box`` (rows, columns)."""
     mask = np.zeros(size, dtype=bool)
     mask[box] = True
     return mask
 
 
 def main(argv=None) -> int:
+    """Run the evaluation, print the table, and write it (and the grids) if asked."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
     parser.add_argument("--samples", type=int, default=500, help="evaluation samples")
@@ -104,6 +106,7 @@ def figure_links(grids: dict, methods, page_folder: Path) -> list[str]:
 
 
 def table(methods, regions, results, setting, n_eval, n_select, total, argv, args):
+    """The results page as Markdown lines: ROIR per method and region, then the chosen edits."""
     by = {(r.method, r.region): r for r in results}
     names = list(regions)
     lines = [
@@ -141,8 +144,7 @@ def table(methods, regions, results, setting, n_eval, n_select, total, argv, arg
 
 
 def write_figures(folder: Path, gan, regions, results, evaluation, setting) -> dict:
-    """For each region: the region, then each method's edit on the same 6 samples.
-    Returns the path of each region's grid."""
+    """One grid per region (the region, then each method's edit on 6 samples); their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     shown = evaluation[:6]
@@ -150,7 +152,7 @@ def write_figures(folder: Path, gan, regions, results, evaluation, setting) -> d
     for name, region in regions.items():
         rows = [figures.overlay(images, region.astype(float), strength=0.5)]
         for r in (r for r in results if r.region == name):
-            rows.append(figures._images_hwc(r.edit(shown, r.alpha)))
+            rows.append(figures.images_hwc(r.edit(shown, r.alpha)))
         slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
         paths[name] = folder / f"{slug}.png"
         figures.save_png(figures.grid(np.concatenate(rows), 6, upscale=2), paths[name],

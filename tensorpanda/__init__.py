@@ -11,12 +11,12 @@ from .baselines import LatentDirections, ganspace, pca, sefa
 from .editing import apply, edit_direction, part_map, part_mask, sweep
 from .estimator import Tucker2
 from .exceptions import ConvergenceWarning, DivergenceError
+from .fitting import tucker2
 from .io import load, save
 from .metrics import reconstruction_error, roir, summarize
 from .refine import refine
 from .result import Factorization
 from .saliency import region_scores, saliency, upsample
-from .fitting import tucker2
 
 __version__ = "0.1.0"
 

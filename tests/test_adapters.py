@@ -222,6 +222,27 @@ def test_float16_generator_gives_float32_features(dcgan, latents):
     assert images.dtype == torch.float32
 
 
+def test_a_feature_stream_needs_only_a_capture_callable():
+    # No adapter: the stream calls capture(batch of latents) once per batch, on every pass.
+    seen = []
+
+    def capture(batch):
+        seen.append(len(batch))
+        return batch.z[:, :, None, None].expand(-1, -1, 2, 3).clone()
+
+    latents = Latents(torch.arange(10.0).reshape(5, 2))
+    stream = FeatureStream(capture, latents, "toy", (2, 2, 3), batch_size=2)
+    assert stream.shape == (5, 2, 2, 3) and len(stream) == 3 and stream.device.type == "cpu"
+    assert torch.equal(torch.cat(list(stream))[:, :, 0, 0], latents.z)
+    list(stream)
+    assert seen == [2, 2, 1, 2, 2, 1]
+    assert repr(stream) == (
+        "FeatureStream('generator', layer='toy', shape=(5, 2, 2, 3), batch_size=2)"
+    )
+    with pytest.raises(TypeError, match="capture must be a callable"):
+        FeatureStream(None, latents, "toy", (2, 2, 3))
+
+
 def test_progress_bar_can_be_forced_on(dcgan, latents, capsys):
     list(dcgan.features(latents[:2], "4x4", progress=True))
     dcgan.generate(latents[:2], progress=True)

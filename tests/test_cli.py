@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tensorpanda.adapters.cli import main
+from tensorpanda.app.cli import main
 
 pytestmark = pytest.mark.backend_independent
 
@@ -23,7 +24,7 @@ def run(capsys, *argv):
 
 def test_help_lists_every_command_with_examples():
     out = subprocess.run(
-        [sys.executable, "-m", "tensorpanda.adapters.cli", "--help"],
+        [sys.executable, "-m", "tensorpanda.app.cli", "--help"],
         capture_output=True, text=True, check=True,
     ).stdout
     for command in ("fit", "edit", "localize", "layers", "info", "bench", "demo"):
@@ -91,3 +92,19 @@ def test_edit_refuses_unknown_output_types(capsys, tmp_path):
     code, _, err = run(capsys, "edit", str(tmp_path / "f.npz"), "--part", "0",
                        "--appearance", "0", "--alpha", "1", "--out", str(tmp_path / "x.jpg"))
     assert code == 2 and "do not name their generator" in err
+
+
+def test_bench_runs_the_harness_of_the_benchmarks_package(capsys, monkeypatch):
+    calls = []
+    harness = types.ModuleType("tensorpanda.benchmarks.solvers")
+    harness.main = lambda argv: calls.append(argv) or 7
+    monkeypatch.setitem(sys.modules, "tensorpanda.benchmarks.solvers", harness)
+    code, _, _ = run(capsys, "bench", "--smoke", "--markdown", "out.md")
+    assert code == 7 and calls == [["--smoke", "--markdown", "out.md"]]
+
+
+def test_demo_refuses_a_folder_in_use_before_any_work(capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "demo", "--out", str(tmp_path), "--samples", "10")
+    assert code == 2 and "not empty" in err and err.count("\n") == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
