@@ -20,6 +20,14 @@ Examples
 torch.Size([100, 256, 8, 8])
 """
 
+try:
+    import torch  # noqa: F401  (the generators are torch modules)
+except ImportError as error:  # the core installs without torch; say which extra brings it
+    raise ImportError(
+        "tensorpanda.adapters needs torch, which the core does not install: "
+        "pip install 'tensorpanda[gan]'"
+    ) from error
+
 from .base import Adapter
 from .biggan import BigGANAdapter
 from .dcgan import DCGANFaces

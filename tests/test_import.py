@@ -35,3 +35,29 @@ def test_the_core_never_imports_the_adapters():
             assert "adapters" not in "".join(
                 line for line in source.splitlines() if line.lstrip().startswith(("import", "from"))
             ), name
+
+
+BLOCK_TORCH = """
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NoTorch())
+import numpy as np, tensorpanda as tp
+tp.tucker2(np.random.default_rng(0).random((20, 3, 2, 2)), (None, 2))  # the core works
+try:
+    import tensorpanda.adapters
+except ImportError as error:
+    print(error)
+"""
+
+
+def test_without_torch_the_core_fits_and_the_adapters_name_the_extra():
+    env = {**os.environ, "TENSORLY_BACKEND": "numpy"}
+    out = subprocess.run(
+        [sys.executable, "-c", BLOCK_TORCH], env=env, capture_output=True, text=True, check=True
+    )
+    assert "pip install 'tensorpanda[gan]'" in out.stdout
