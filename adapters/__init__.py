@@ -6,7 +6,9 @@ maps edited. Capture and re-injection use forward hooks (:class:`Trace`), so a z
 gives bit-for-bit the plain forward pass.
 
 Importing this package imports no generator package and reads no weights: the built-in
-adapters (``"dcgan-faces"``, ``"biggan"``) are loaded by :func:`load`.
+adapters (``"dcgan-faces"``, ``"biggan"``, and from checkpoint files ``"stylegan2"``,
+``"stylegan3"``, ``"stylegan"``, ``"pggan"``: :mod:`tensorpanda.adapters.style`) are
+loaded by :func:`load`.
 
 Examples
 --------
@@ -36,6 +38,13 @@ from .generic import GenericAdapter
 from .hooks import Trace, assert_no_hooks, forward_hooks
 from .latents import Latents
 from .registry import available, load, register
+from .style import (
+    PGGANAdapter,
+    StyleGAN1Adapter,
+    StyleGAN2Adapter,
+    StyleGAN3Adapter,
+    StyleGANAdapter,
+)
 
 __all__ = [
     "Adapter",
@@ -44,6 +53,11 @@ __all__ = [
     "FeatureStream",
     "GenericAdapter",
     "Latents",
+    "PGGANAdapter",
+    "StyleGAN1Adapter",
+    "StyleGAN2Adapter",
+    "StyleGAN3Adapter",
+    "StyleGANAdapter",
     "Trace",
     "assert_no_hooks",
     "available",

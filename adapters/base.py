@@ -113,6 +113,8 @@ class Adapter:
     default_truncation: float = 1.0
     #: Dotted name of the first module acting on ``z``; ``None`` finds it by a dry run.
     latent_module: str | None = None
+    #: Whether the generator reads W / W+ codes (``Latents.ws``): style-based ones do.
+    reads_ws: bool = False
 
     def __init__(
         self,
@@ -342,6 +344,9 @@ class Adapter:
                 f"{self.name} expects latent codes z of shape (N, "
                 f"{', '.join(map(str, self.latent_shape))}), got {tuple(latents.z.shape)}"
             )
+        if latents.ws is not None and not self.reads_ws:
+            # silently generating from z would ignore the user's codes
+            raise ValueError(f"{self.name} has no W space; Latents.ws must be None")
         if self.num_classes is None:
             if latents.condition is not None:
                 raise ValueError(f"{self.name} is not conditional; Latents.condition must be None")

@@ -26,15 +26,22 @@ class Latents:
         Conditioning, one row per sample, e.g. BigGAN's one-hot class vectors ``(N, K)``.
     truncation : float, optional
         Truncation value the codes were drawn with, for generators that take it as an
-        input (BigGAN); ``None`` for the others.
+        input (BigGAN, and the truncation ψ of style-based generators); ``None`` for the
+        others.
+    ws : torch.Tensor, optional
+        Only for style-based generators (StyleGAN, StyleGAN2, StyleGAN3): intermediate
+        codes in W+, ``(N, num_ws, w_dim)``, or in W, ``(N, w_dim)`` (the same w at every
+        layer). When given, the generator skips its mapping network and synthesises from
+        these; ``z`` is kept for the record. ``adapter.to_ws(latents)`` fills them in.
 
     Raises
     ------
     TypeError
-        If ``z`` is not a torch tensor, or ``condition`` is neither a torch tensor nor
-        ``None``.
+        If ``z`` is not a torch tensor, or ``condition`` or ``ws`` is neither a torch
+        tensor nor ``None``.
     ValueError
-        If ``z`` is 0-d, or ``condition`` does not have one row per sample of ``z``.
+        If ``z`` is 0-d, or ``condition`` or ``ws`` does not have one row per sample of
+        ``z``.
 
     Examples
     --------
@@ -50,22 +57,25 @@ class Latents:
     z: torch.Tensor
     condition: torch.Tensor | None = None
     truncation: float | None = None
+    ws: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.z, torch.Tensor):
             raise TypeError(f"Latents.z must be a torch.Tensor, got {type(self.z).__name__}")
         if self.z.ndim < 1:
             raise ValueError("Latents.z must have a sample axis first, got a 0-d tensor")
-        if self.condition is not None:
-            if not isinstance(self.condition, torch.Tensor):
+        for field in ("condition", "ws"):
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if not isinstance(value, torch.Tensor):
                 raise TypeError(
-                    "Latents.condition must be a torch.Tensor or None, got "
-                    f"{type(self.condition).__name__}"
+                    f"Latents.{field} must be a torch.Tensor or None, got {type(value).__name__}"
                 )
-            if self.condition.ndim < 1 or self.condition.shape[0] != self.z.shape[0]:
+            if value.ndim < 1 or value.shape[0] != self.z.shape[0]:
                 raise ValueError(
-                    f"Latents.condition must have one row per sample: z has "
-                    f"{self.z.shape[0]} rows, condition has shape {tuple(self.condition.shape)}"
+                    f"Latents.{field} must have one row per sample: z has "
+                    f"{self.z.shape[0]} rows, {field} has shape {tuple(value.shape)}"
                 )
 
     def __len__(self) -> int:
@@ -82,7 +92,7 @@ class Latents:
         Returns
         -------
         Latents
-            The selected rows of ``z`` and ``condition``; the same truncation.
+            The selected rows of ``z``, ``condition`` and ``ws``; the same truncation.
 
         Raises
         ------
@@ -112,7 +122,8 @@ class Latents:
         if not isinstance(index, slice):
             raise TypeError(f"Latents index must be an int or a slice, got {type(index).__name__}")
         cond = None if self.condition is None else self.condition[index]
-        return Latents(self.z[index], cond, self.truncation)
+        ws = None if self.ws is None else self.ws[index]
+        return Latents(self.z[index], cond, self.truncation, ws)
 
     def batches(self, batch_size: int) -> Iterator[Latents]:
         """Consecutive batches of at most ``batch_size`` samples, in order.
@@ -164,7 +175,7 @@ class Latents:
         Returns
         -------
         Latents
-            The truncation value is kept.
+            The truncation value is kept; ``ws``, when present, moves too.
 
         Examples
         --------
@@ -179,7 +190,8 @@ class Latents:
         """
         kw = dict(device=device, dtype=dtype, copy=copy)
         cond = None if self.condition is None else self.condition.to(**kw)
-        return Latents(self.z.to(**kw), cond, self.truncation)
+        ws = None if self.ws is None else self.ws.to(**kw)
+        return Latents(self.z.to(**kw), cond, self.truncation, ws)
 
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:

@@ -34,6 +34,11 @@ Factory = Callable[..., Adapter]
 _BUILTINS: dict[str, str] = {
     "dcgan-faces": "tensorpanda.adapters.dcgan:DCGANFaces",
     "biggan": "tensorpanda.adapters.biggan:BigGANAdapter",
+    # checkpoint files of style-based generators and PGGAN (docs/generators.md)
+    "stylegan2": "tensorpanda.adapters.style:StyleGAN2Adapter",
+    "stylegan3": "tensorpanda.adapters.style:StyleGAN3Adapter",
+    "stylegan": "tensorpanda.adapters.style:StyleGAN1Adapter",
+    "pggan": "tensorpanda.adapters.style:PGGANAdapter",
 }
 _registered: dict[str, Factory | str] = {}
 
@@ -143,16 +148,28 @@ def _import_factory(spec: str) -> Factory:
     return obj
 
 
+def resolve_factory(name: str) -> Factory:
+    """The factory registered as ``name``, imported (for callers that inspect its options)."""
+    entry = _resolve(name)
+    if isinstance(entry, EntryPoint):
+        return entry.load()
+    if isinstance(entry, str):
+        return _import_factory(entry)
+    return entry
+
+
 def load(name: str, /, **kwargs: Any) -> Adapter:
     """Build the adapter registered as ``name``.
 
     Parameters
     ----------
     name : str
-        One of :func:`available`: ``"dcgan-faces"``, ``"biggan"``, or a third party's.
+        One of :func:`available`: ``"dcgan-faces"``, ``"biggan"``, ``"stylegan2"``,
+        ``"stylegan3"``, ``"stylegan"``, ``"pggan"``, or a third party's.
     **kwargs
-        Passed to the adapter's factory (e.g. ``device=``, ``weights=``; ``name`` is
-        positional-only, so a factory may take a ``name=`` keyword of its own).
+        Passed to the adapter's factory (e.g. ``device=``, ``weights=``,
+        ``checkpoint=``; ``name`` is positional-only, so a factory may take a ``name=``
+        keyword of its own).
 
     Returns
     -------
@@ -183,14 +200,7 @@ def load(name: str, /, **kwargs: Any) -> Adapter:
         ...
     ValueError: no adapter named 'stylegan9'; available adapters: ...
     """
-    entry = _resolve(name)
-    if isinstance(entry, EntryPoint):
-        factory = entry.load()
-    elif isinstance(entry, str):
-        factory = _import_factory(entry)
-    else:
-        factory = entry
-    adapter = factory(**kwargs)
+    adapter = resolve_factory(name)(**kwargs)
     if not isinstance(adapter, Adapter):
         raise TypeError(
             f"the factory registered as {name!r} returned {type(adapter).__name__}, "

@@ -17,12 +17,16 @@ from pathlib import Path
 EXAMPLES = """examples:
   tensorpanda demo --out demo-output
   tensorpanda layers dcgan-faces
+  tensorpanda layers --adapter stylegan2 --checkpoint network-snapshot.pkl
   tensorpanda fit --adapter dcgan-faces --layer main.5 --rank all 8 --samples 2000 \\
       --out faces.safetensors
   tensorpanda edit faces.safetensors --part 3 --appearance 0 --alpha -20 0 20 --out edit.gif
   tensorpanda localize faces.safetensors --appearance 0 --out saliency.png
   tensorpanda fit --data features.npy --rank 64 8 --out factors.npz
   tensorpanda info faces.safetensors
+  tensorpanda fit --adapter stylegan2 --checkpoint ffhq.pkl --adapter-arg truncation=0.7 \\
+      --layer b32.conv1 --rank all 16 --samples 10000 --out ffhq.safetensors
+  tensorpanda layers biggan --adapter-arg weights=biggan-deep-128
 """
 
 
@@ -40,11 +44,109 @@ def _rank(values: list[str]) -> tuple:
         ) from None
 
 
-def _adapter(name: str, device: str | None):
-    """The named adapter, on ``device`` if one is given."""
-    from tensorpanda.adapters import load
+def _value(text: str):
+    """An ``--adapter-arg`` value: int, float, bool (true/false), none, or the string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
-    return load(name, device=device) if device else load(name)
+
+def _adapter_args(pairs: list[str] | None) -> dict:
+    """``--adapter-arg key=value`` pairs as a dict (values typed by :func:`_value`)."""
+    options = {}
+    for pair in pairs or ():
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--adapter-arg takes key=value (e.g. truncation=0.7), got {pair!r}")
+        options["classes" if key == "class" else key] = _value(text)
+    return options
+
+
+# Sampling options: given to sample_latents when the adapter's constructor does not take them
+# (BigGAN's class and truncation); a style-based adapter takes them as its defaults.
+_SAMPLING_OPTIONS = ("truncation", "classes")
+
+
+class Generator:
+    """An adapter built from the command line, and the options its latents are drawn with."""
+
+    def __init__(self, name: str, device: str | None = None, checkpoint: str | None = None,
+                 pairs: list[str] | None = None, saved: dict | None = None) -> None:
+        import inspect
+
+        from tensorpanda.adapters.registry import resolve_factory
+
+        factory = resolve_factory(name)
+        options = dict(saved or {})
+        options.update(_adapter_args(pairs))
+        try:
+            parameters = inspect.signature(factory).parameters
+        except (TypeError, ValueError):  # a factory without a signature takes anything
+            parameters = None
+        takes_any = parameters is None or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        accepted = set() if parameters is None else {
+            n for n, p in parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        self.sampling = {k: options.pop(k) for k in _SAMPLING_OPTIONS
+                         if k in options and not takes_any and k not in accepted}
+        if checkpoint is not None:
+            key = next((k for k in ("checkpoint", "weights") if takes_any or k in accepted), None)
+            if key is None:
+                raise ValueError(f"adapter {name} takes no checkpoint file (no --checkpoint)")
+            options[key] = str(Path(checkpoint).expanduser().resolve())
+        unknown = [k for k in options if not takes_any and k not in accepted]
+        if unknown:
+            raise ValueError(
+                f"adapter {name} takes no option {unknown[0]!r}; its options: "
+                f"{', '.join(sorted(accepted - {'device'}) + list(_SAMPLING_OPTIONS))}"
+            )
+        if isinstance(options.get("dtype"), str):
+            import torch
+
+            dtype = getattr(torch, options["dtype"], None)
+            if not isinstance(dtype, torch.dtype):
+                raise ValueError(f"dtype={options['dtype']} is not a torch dtype (e.g. float16)")
+            options["dtype"] = dtype
+        if device:
+            options["device"] = device
+        self.options = {k: v for k, v in options.items() if k not in ("device", "dtype")}
+        self.name = name
+        try:
+            self.adapter = factory(**options)
+        except (TypeError, ValueError) as err:  # e.g. a wrong value for an option
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ValueError(message if name in message else f"adapter {name}: {message}") \
+                from None
+        if "truncation" in self.sampling and not self.adapter.has_truncation:
+            raise ValueError(f"adapter {name} takes no truncation option")
+        if "classes" in self.sampling and self.adapter.num_classes is None:
+            raise ValueError(f"adapter {name} is not class-conditional: no class option")
+
+    def sample(self, n: int, seed: int):
+        """``n`` latents drawn with the sampling options."""
+        return self.adapter.sample_latents(n, seed=seed, **self.sampling)
+
+    def record(self) -> dict:
+        """What a factors file keeps to rebuild this generator: name and options."""
+        options = {**self.options, **self.sampling}
+        return {"adapter": self.name, "adapter_args": options} if options else {
+            "adapter": self.name}
+
+
+def _generator(args, name: str | None = None, saved: dict | None = None) -> Generator:
+    """The generator the flags name (``--adapter``, ``--checkpoint``, ``--adapter-arg``)."""
+    return Generator(name or args.adapter, args.device, getattr(args, "checkpoint", None),
+                     getattr(args, "adapter_arg", None), saved)
 
 
 # -- subcommands ---------------------------------------------------------------------------------
@@ -57,6 +159,9 @@ def cmd_fit(args) -> int:
     rank = _rank(args.rank)
     if (args.data is None) == (args.adapter is None):
         raise ValueError("give either --adapter (to sample a generator) or --data (an .npy file)")
+    if args.data is not None and (args.checkpoint or args.adapter_arg):
+        raise ValueError("--checkpoint and --adapter-arg choose a generator: use them with "
+                         "--adapter, not --data")
     info = {}
     if args.data is not None:
         path = Path(args.data)
@@ -67,12 +172,13 @@ def cmd_fit(args) -> int:
         # memory-mapped: the solver streams it in batches, so it need not fit in memory
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     else:
-        gan = _adapter(args.adapter, args.device)
+        generator = _generator(args)
+        gan = generator.adapter
         layer = gan.resolve_layer(args.layer)
-        latents = gan.sample_latents(args.samples, seed=args.seed)
+        latents = generator.sample(args.samples, args.seed)
         # a progress bar on a terminal, none in logs
         data = gan.features(latents, layer, batch_size=args.batch_size, progress=None)
-        info = {"adapter": args.adapter, "layer": layer, "samples": args.samples,
+        info = {**generator.record(), "layer": layer, "samples": args.samples,
                 "seed": args.seed}
     fit = tp.tucker2(
         data,
@@ -102,14 +208,17 @@ def _generator_for(factors, args):
         raise ValueError(
             "these factors do not name their generator and layer: pass --adapter and --layer"
         )
-    gan = _adapter(name, args.device)
+    # the options the factors were fitted with, unless another generator is named
+    saved = factors.info.get("adapter_args") if name == factors.info.get("adapter") else None
+    generator = _generator(args, name, saved if isinstance(saved, dict) else None)
+    gan = generator.adapter
     layer = gan.resolve_layer(layer)
     if tuple(gan.layers[layer]) != (factors.n_channels, *factors.spatial_shape):
         raise ValueError(
             f"layer {layer} of {name} has shape {gan.layers[layer]}, but the factors were "
             f"fitted on {(factors.n_channels, *factors.spatial_shape)}"
         )
-    return gan, layer
+    return generator, layer
 
 
 def cmd_edit(args) -> int:
@@ -122,8 +231,9 @@ def cmd_edit(args) -> int:
     from . import figures
 
     factors = tp.load(args.factors).to_numpy()
-    gan, layer = _generator_for(factors, args)
-    latents = gan.sample_latents(args.samples, seed=args.seed)
+    generator, layer = _generator_for(factors, args)
+    gan = generator.adapter
+    latents = generator.sample(args.samples, args.seed)
     parts = args.part if len(args.part) > 1 else args.part[0]
     delta = np.asarray(tp.edit_direction(factors, args.appearance, parts))
     delta = torch.as_tensor(delta, dtype=torch.float32)
@@ -151,8 +261,9 @@ def cmd_localize(args) -> int:
     from . import figures
 
     factors = tp.load(args.factors).to_numpy()
-    gan, layer = _generator_for(factors, args)
-    latents = gan.sample_latents(args.samples, seed=args.seed)
+    generator, layer = _generator_for(factors, args)
+    gan = generator.adapter
+    latents = generator.sample(args.samples, args.seed)
     images = gan.generate(latents, progress=False).cpu()
     Z = torch.cat(list(gan.features(latents, layer, progress=False))).cpu().numpy()
     maps = tp.saliency(factors, Z, args.appearance, size=tuple(images.shape[2:]),
@@ -165,7 +276,12 @@ def cmd_localize(args) -> int:
 
 def cmd_layers(args) -> int:
     """``tensorpanda layers``: print an adapter's feature layers, shapes and aliases."""
-    gan = _adapter(args.adapter, args.device)
+    if args.name and args.adapter and args.name != args.adapter:
+        raise ValueError(f"two adapters named: {args.name} and --adapter {args.adapter}")
+    name = args.name or args.adapter
+    if not name:
+        raise ValueError("name the adapter: tensorpanda layers NAME (or --adapter NAME)")
+    gan = _generator(args, name).adapter
     aliases = {v: k for k, v in gan.aliases.items()}
     for name, shape in gan.layers.items():
         mark = " (default)" if name == gan.default_layer else ""
@@ -216,10 +332,20 @@ def cmd_demo(args) -> int:
 
 
 # -- parser --------------------------------------------------------------------------------------
+def _adapter_flags(parser) -> None:
+    """``--checkpoint`` and ``--adapter-arg``: options handed to the adapter's factory."""
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="the generator's checkpoint file (or weights folder)")
+    parser.add_argument("--adapter-arg", action="append", metavar="KEY=VALUE",
+                        help="an adapter option, repeatable: e.g. truncation=0.7, class=207, "
+                             "weights=FOLDER (values are ints, floats, true/false or text)")
+
+
 def _generator_flags(parser, adapter_required: bool = False) -> None:
     """The flags that choose the generator and samples of ``edit`` and ``localize``."""
     parser.add_argument("--adapter", required=adapter_required,
                         help="adapter name (see `tensorpanda layers`); default: the factors'")
+    _adapter_flags(parser)
     parser.add_argument("--layer", help="layer name or alias; default: the factors'")
     parser.add_argument("--samples", type=int, default=6, help="number of samples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents")
@@ -239,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit parts and appearances to a generator's layer or a .npy")
     fit.add_argument("--adapter", help="sample this generator (see `tensorpanda layers`)")
+    _adapter_flags(fit)
     fit.add_argument("--layer", help="layer name or alias (default: the adapter's)")
     fit.add_argument("--data", help="or: an .npy array of shape (N, C, H, W) or (N, C, S)")
     fit.add_argument("--rank", nargs=2, required=True, metavar=("R_C", "R_S"),
@@ -277,7 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     loc.set_defaults(run=cmd_localize)
 
     layers = sub.add_parser("layers", help="an adapter's feature layers and their shapes")
-    layers.add_argument("adapter", help="adapter name, e.g. dcgan-faces")
+    layers.add_argument("name", nargs="?", metavar="adapter",
+                        help="adapter name, e.g. dcgan-faces (or --adapter)")
+    layers.add_argument("--adapter", help="adapter name")
+    _adapter_flags(layers)
     layers.add_argument("--device")
     layers.set_defaults(run=cmd_layers)
 

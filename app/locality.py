@@ -1,4 +1,4 @@
-"""How local is an edit? PandA against SeFa and GANSpace on one generator (DESIGN.md §5).
+"""How local is an edit? PandA against SeFa and GANSpace on any generator (DESIGN.md §5).
 
 For each region (a boolean image mask) every method proposes candidate edits; each candidate
 is calibrated to the same mean change inside the region, the method keeps the candidate
@@ -8,7 +8,13 @@ edit strength, and its best direction for each region.
 
 - PandA edits the feature maps: α · s a_j p̂_Kᵀ at the fitted layer, for the parts K that
   overlap the region and the appearances j most present there (sign s).
-- SeFa and GANSpace edit the latent: z + α u for their leading directions u, both signs.
+- SeFa and GANSpace edit the latent for their leading directions u, both signs, as their
+  papers do on each kind of generator. On a plain generator (DCGAN, BigGAN, PGGAN): z + α u,
+  with SeFa's u from the first weight acting on z and GANSpace's from the PCA of an early
+  layer's activations carried back to z. On a style-based generator (an adapter with
+  ``sefa_directions`` and ``shift_ws``: StyleGAN, StyleGAN2, StyleGAN3): w + α u in W+ at
+  the chosen layers, with SeFa's u from the style-affine weights of those layers and
+  GANSpace's from the PCA of sampled w's.
 """
 
 from __future__ import annotations
@@ -66,7 +72,11 @@ class Setting:
     n_parts: int = 8
     fit_samples: int = 2000
     ganspace_samples: int = 5000
-    ganspace_layer: str | None = None  # default: the adapter's first feature layer
+    ganspace_layer: str | None = None  # plain generators; default: the first feature layer
+    # style-based generators: the W+ layers SeFa factorises and both methods edit (a
+    # selection as for StyleGANAdapter.style_indices; None: every layer)
+    sefa_layers: object = None
+    ganspace_layers: object = None
     batch_size: int = 250
 
 
@@ -86,6 +96,23 @@ def latent_editor(gan: Adapter, direction: torch.Tensor, batch_size: int) -> Edi
     return edit
 
 
+def ws_editor(gan: Adapter, direction: torch.Tensor, layers, batch_size: int) -> Editor:
+    """``edit(latents, alpha)``: generate from W+ codes moved by ``alpha * direction`` at
+    ``layers`` (a style-based adapter); alpha = 0 gives the plain images bit for bit."""
+
+    def edit(latents: Latents, alpha: float) -> torch.Tensor:
+        moved = gan.shift_ws(latents, direction, alpha, layers, batch_size=batch_size)
+        return gan.generate(moved, batch_size=batch_size)
+
+    return edit
+
+
+def is_style_based(gan: Adapter) -> bool:
+    """Whether the adapter edits in W+ (it has SeFa directions of its style layers)."""
+    return callable(getattr(gan, "sefa_directions", None)) and callable(
+        getattr(gan, "shift_ws", None))
+
+
 def feature_editor(gan: Adapter, layer: str, delta: torch.Tensor, batch_size: int) -> Editor:
     """``edit(latents, alpha)``: generate with ``alpha * delta`` added at ``layer``."""
 
@@ -97,8 +124,19 @@ def feature_editor(gan: Adapter, layer: str, delta: torch.Tensor, batch_size: in
 
 # -- methods -------------------------------------------------------------------------------------
 def sefa_method(gan: Adapter, setting: Setting) -> Method:
-    """SeFa: the leading eigenvectors of ``Wᵀ W`` (``gan.latent_projection()``), both signs."""
+    """SeFa: the leading eigenvectors of ``Wᵀ W`` (``gan.latent_projection()``), both signs.
+
+    On a style-based generator, those of the style affines of ``setting.sefa_layers``,
+    edited in W+ at those layers.
+    """
     start = time.perf_counter()
+    if is_style_based(gan):
+        directions = gan.sefa_directions(setting.sefa_layers, setting.n_directions)
+        seconds = time.perf_counter() - start
+        U = torch.as_tensor(np.asarray(directions.U), dtype=torch.float32)
+        candidates = _signed_ws_candidates(gan, U, "sefa", setting.sefa_layers,
+                                           setting.batch_size)
+        return Method("SeFa", lambda region: candidates, seconds)
     directions = tp.sefa(gan.latent_projection().detach().cpu().numpy(), setting.n_directions)
     seconds = time.perf_counter() - start
     U = torch.as_tensor(np.asarray(directions.U), dtype=torch.float32)
@@ -107,9 +145,22 @@ def sefa_method(gan: Adapter, setting: Setting) -> Method:
 
 
 def ganspace_method(gan: Adapter, setting: Setting, seed: int) -> Method:
-    """GANSpace: PCA of a layer's activations carried back to the latent, both signs."""
-    layer = setting.ganspace_layer or next(iter(gan.layers))
+    """GANSpace: PCA of a layer's activations carried back to the latent, both signs.
+
+    On a style-based generator, PCA of sampled w's, edited in W+ at
+    ``setting.ganspace_layers``.
+    """
     start = time.perf_counter()
+    if is_style_based(gan):
+        directions = gan.ganspace_directions(setting.n_directions,
+                                             n_samples=setting.ganspace_samples, seed=seed,
+                                             batch_size=setting.batch_size)
+        seconds = time.perf_counter() - start
+        U = torch.as_tensor(np.asarray(directions.U), dtype=torch.float32)
+        candidates = _signed_ws_candidates(gan, U, "ganspace", setting.ganspace_layers,
+                                           setting.batch_size)
+        return Method("GANSpace", lambda region: candidates, seconds)
+    layer = setting.ganspace_layer or next(iter(gan.layers))
     latents = gan.sample_latents(setting.ganspace_samples, seed=seed)
     Y = torch.cat([b.reshape(len(b), -1).cpu() for b in
                    gan.features(latents, layer, batch_size=setting.batch_size)])
@@ -126,6 +177,17 @@ def _signed_latent_candidates(gan, U, name, batch_size) -> list[Candidate]:
     return [
         Candidate(f"{name} u_{i} × {sign:+d}",
                   latent_editor(gan, sign * U[i], batch_size))
+        for i in range(len(U))
+        for sign in (1, -1)
+    ]
+
+
+def _signed_ws_candidates(gan, U, name, layers, batch_size) -> list[Candidate]:
+    """One W+ candidate per direction and sign."""
+    where = "" if layers is None else f" at {gan.style_indices(layers)}"
+    return [
+        Candidate(f"{name} u_{i} × {sign:+d}{where}",
+                  ws_editor(gan, sign * U[i], layers, batch_size))
         for i in range(len(U))
         for sign in (1, -1)
     ]

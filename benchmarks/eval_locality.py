@@ -1,13 +1,17 @@
-"""Locality of edits on the DCGAN-faces generator: PandA against SeFa and GANSpace.
+"""Locality of edits on a generator (DCGAN faces by default): PandA against SeFa and GANSpace.
 
-For several regions (masks from PandA's learned parts, and fixed boxes around the eyes and
-the mouth of the aligned 64×64 faces), each method picks its best direction on a selection
-set at a matched edit strength (equal mean change inside the region), and ROIR is measured
-on a separate evaluation set. Prints the table in the layout of the PandA paper's Table 1.
+For several regions (masks from PandA's learned parts, and on DCGAN faces fixed boxes around
+the eyes and the mouth of the aligned 64×64 faces), each method picks its best direction on
+a selection set at a matched edit strength (equal mean change inside the region), and ROIR
+is measured on a separate evaluation set. Prints the table in the layout of the PandA
+paper's Table 1. Any adapter runs it: on a style-based generator SeFa and GANSpace edit W+
+(see tensorpanda.app.locality), and the regions are the masks of PandA's parts.
 
     python benchmarks/eval_locality.py                       # 500 samples per region
     python benchmarks/eval_locality.py --smoke               # seconds
     python benchmarks/eval_locality.py --markdown docs/results.md --figure docs/images/results
+    python benchmarks/eval_locality.py --adapter stylegan2 --checkpoint ffhq.pkl \
+        --layer b32.conv1 --adapter-arg truncation=0.7 --sefa-layers 0:4
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ import numpy as np
 import torch
 
 import tensorpanda as tp
-from tensorpanda.adapters import load
 from tensorpanda.app import figures
+from tensorpanda.app.cli import Generator
 from tensorpanda.app.demo import LANDMARKS, part_near
 from tensorpanda.app.locality import (
     Setting,
@@ -59,6 +63,14 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", help="write the table to this file")
     parser.add_argument("--figure", help="write the image grids into this folder")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--adapter", default="dcgan-faces", help="the generator")
+    parser.add_argument("--checkpoint", help="its checkpoint file")
+    parser.add_argument("--adapter-arg", action="append", metavar="KEY=VALUE",
+                        help="an adapter option (as for the tensorpanda command)")
+    parser.add_argument("--layer", help=f"PandA's layer (default {LAYER} on DCGAN faces, "
+                                         "else the adapter's default)")
+    parser.add_argument("--sefa-layers", help="style-based generators: W+ indices SeFa "
+                                              "factorises and edits, e.g. 0:4 (default all)")
     args = parser.parse_args(argv)
     setting = Setting()
     n_eval, n_select = args.samples, 100
@@ -69,24 +81,39 @@ def main(argv=None) -> int:
         n_eval, n_select = 24, 12
         part_regions = {"mouth": LANDMARKS["mouth"]}
 
-    gan = load("dcgan-faces")
+    if args.sefa_layers:
+        start, _, stop = args.sefa_layers.partition(":")
+        setting.sefa_layers = (slice(int(start), int(stop)) if stop else
+                               [int(i) for i in start.split(",")])
+    faces = args.adapter == "dcgan-faces"
+    if args.smoke and not faces:
+        setting.batch_size = 8
+    generator = Generator(args.adapter, checkpoint=args.checkpoint, pairs=args.adapter_arg)
+    gan = generator.adapter
+    layer = gan.resolve_layer(args.layer or (LAYER if faces else None))
     torch.manual_seed(args.seed)
     started = time.perf_counter()
-    panda, fit = panda_method(gan, LAYER, setting, args.seed)
+    panda, fit = panda_method(gan, layer, setting, args.seed)
     methods = [panda, sefa_method(gan, setting), ganspace_method(gan, setting, args.seed)]
-    regions = {
-        f"{name} (part {part_near(fit, where)})":
-            np.asarray(tp.part_mask(fit, part_near(fit, where), size=(64, 64)))
-        for name, where in part_regions.items()
-    }
-    regions.update({name: box_mask(box) for name, box in
-                    (BOXES.items() if not args.smoke else list(BOXES.items())[1:])})
-    selection = gan.sample_latents(n_select, seed=args.seed + 1000)
-    evaluation = gan.sample_latents(n_eval, seed=args.seed + 2000)
+    size = tuple(gan.generate(gan.sample_latents(1)).shape[2:])
+    if faces:
+        regions = {
+            f"{name} (part {part_near(fit, where)})":
+                np.asarray(tp.part_mask(fit, part_near(fit, where), size=size))
+            for name, where in part_regions.items()
+        }
+        regions.update({name: box_mask(box) for name, box in
+                        (BOXES.items() if not args.smoke else list(BOXES.items())[1:])})
+    else:  # no landmarks known: the masks of PandA's first parts
+        regions = {f"part {k}": np.asarray(tp.part_mask(fit, k, size=size))
+                   for k in range(1 if args.smoke else min(4, fit.rank[1]))}
+    selection = generator.sample(n_select, args.seed + 1000)
+    evaluation = generator.sample(n_eval, args.seed + 2000)
     results = evaluate(methods, regions, selection, evaluation, gan, setting)
     total = time.perf_counter() - started
 
-    lines = table(methods, regions, results, setting, n_eval, n_select, total, argv, args)
+    lines = table(methods, regions, results, setting, n_eval, n_select, total, argv,
+                  gan.name, layer)
     print("\n".join(lines))
     if args.figure:
         grids = write_figures(Path(args.figure), gan, regions, results, evaluation, setting)
@@ -105,18 +132,19 @@ def figure_links(grids: dict, methods, page_folder: Path) -> list[str]:
     return lines
 
 
-def table(methods, regions, results, setting, n_eval, n_select, total, argv, args):
+def table(methods, regions, results, setting, n_eval, n_select, total, argv, name, layer):
     """The results page as Markdown lines: ROIR per method and region, then the chosen edits."""
     by = {(r.method, r.region): r for r in results}
     names = list(regions)
+    title = "DCGAN faces" if name == "dcgan-faces" else name
     lines = [
-        "# Locality of edits: PandA, SeFa and GANSpace on DCGAN faces",
+        f"# Locality of edits: PandA, SeFa and GANSpace on {title}",
         "",
         "Command: `" + " ".join(["python", "benchmarks/eval_locality.py",
                                  *(sys.argv[1:] if argv is None else argv)]) + "`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}. "
-        f"Generator `dcgan-faces`; PandA fitted at `{LAYER}` (R_C = C, R_S = "
+        f"Generator `{name}`; PandA fitted at `{layer}` (R_C = C, R_S = "
         f"{setting.n_parts}, {setting.fit_samples} samples). Every method picks its best "
         f"direction per region on {n_select} selection samples, at a matched strength (RMS "
         f"pixel change {setting.target_change} inside the region); ROIR (lower is more local) "

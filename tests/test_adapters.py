@@ -631,3 +631,9 @@ def test_generic_custom_forward_and_to_image():
     assert adapter.latent_projection().shape == (4 * 4 * 4, 8)
     first_weight = float(net[0].weight[0, 0, 0, 0].detach())
     assert math.isclose(float(adapter.latent_projection()[0, 0]), first_weight)
+
+
+def test_a_generator_without_a_w_space_refuses_w_codes(dcgan, latents):
+    with_ws = Latents(latents.z, ws=torch.zeros(len(latents), 8))
+    with pytest.raises(ValueError, match="no W space"):
+        dcgan.generate(with_ws)

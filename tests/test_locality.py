@@ -127,3 +127,36 @@ def test_overlapping_parts_on_known_parts():
     region = np.zeros((16, 16), bool)
     region[8:, 6:] = True  # the bottom-right quadrant and a bit more
     assert overlapping_parts(fit, region) == [[1], [2], [1, 2]]
+
+
+# -- any adapter: a style-based one edits in W+ ------------------------------------------------
+def test_every_method_runs_on_a_style_based_adapter_and_edits_in_w_plus():
+    from test_style_adapter import tiny
+
+    from tensorpanda.app.locality import is_style_based
+
+    gan = tiny()
+    assert is_style_based(gan)
+    setting = Setting(n_directions=2, n_appearances=1, n_parts=3, fit_samples=40,
+                      ganspace_samples=200, batch_size=8, sefa_layers=slice(0, 3))
+    panda, fit = panda_method(gan, "b8.conv1", setting, seed=0)
+    sefa, ganspace = sefa_method(gan, setting), ganspace_method(gan, setting, seed=0)
+    assert np.allclose(
+        np.abs(np.asarray(gan.sefa_directions(slice(0, 3), 2).U) @ np.asarray(
+            tp.sefa(gan.latent_projection(slice(0, 3)).numpy(), 2).U).T), np.eye(2), atol=1e-5)
+    latents = gan.sample_latents(6, seed=3)
+    images = gan.generate(latents, batch_size=8)
+    region = np.zeros((16, 16), bool)
+    region[8:, 4:12] = True
+    for method in (panda, sefa, ganspace):
+        candidates = method.candidates_for(region)
+        assert candidates, method.name
+        for candidate in candidates:
+            assert torch.equal(candidate.edit(latents, 0.0), images), candidate.label
+    assert "at [0, 1, 2]" in sefa.candidates_for(region)[0].label
+    # a SeFa edit moves W+ at its layers only: the deepest styles stay as they were
+    moved = gan.shift_ws(latents, torch.ones(6), 1.0, slice(0, 3), batch_size=8)
+    assert torch.equal(moved.ws[:, 3:], gan.to_ws(latents, batch_size=8).ws[:, 3:])
+    candidate, alpha = best_edit(sefa, region, latents, images, Setting(target_change=0.02))
+    assert alpha > 0 and candidate.label.startswith("sefa")
+    assert fit.rank[1] == 3
