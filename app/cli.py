@@ -108,7 +108,7 @@ class Generator:
         if unknown:
             raise ValueError(
                 f"adapter {name} takes no option {unknown[0]!r}; its options: "
-                f"{', '.join(sorted(accepted - {'device'}) + list(_SAMPLING_OPTIONS))}"
+                f"{', '.join(sorted((accepted | set(_SAMPLING_OPTIONS)) - {'device'}))}"
             )
         if isinstance(options.get("dtype"), str):
             import torch
