@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .devices import torch_device, torch_dtype
 from .features import FeatureStream, progress_bar
 from .hooks import Trace, find_module
 from .latents import Latents, batch_slices
@@ -227,7 +229,8 @@ class Adapter:
         >>> gan.generate(gan.sample_latents(2)).dtype  # images are float32 whatever the dtype
         torch.float32
         """
-        self.generator.to(device=device, dtype=dtype)
+        device = None if device is None else torch_device(device)
+        self.generator.to(device=device, dtype=torch_dtype(dtype))
         return self
 
     def __repr__(self) -> str:
@@ -288,7 +291,10 @@ class Adapter:
         if classes is not None and self.num_classes is None:
             raise ValueError(f"{self.name} is not class-conditional; leave classes=None")
         if self.has_truncation:
-            truncation = self.default_truncation if truncation is None else float(truncation)
+            if truncation is None:
+                truncation = self.default_truncation
+            _check_real("truncation", truncation)
+            truncation = float(truncation)
             self._check_truncation(truncation)
         rng = torch.Generator(device="cpu").manual_seed(int(seed))
         z = self._sample_z(int(n), rng, truncation)
@@ -358,9 +364,14 @@ class Adapter:
                     f"{self.name} needs class vectors: Latents.condition of shape {expected}, "
                     f"got {given} (sample_latents(n, classes=...) makes them)"
                 )
+        for field in ("z", "condition", "ws"):
+            value = getattr(latents, field)
+            if value is not None:
+                _check_finite_codes(f"Latents.{field}", value)
         if self.has_truncation:
             if latents.truncation is not None:
-                self._check_truncation(latents.truncation)
+                _check_real("Latents.truncation", latents.truncation)
+                self._check_truncation(float(latents.truncation))
         elif latents.truncation is not None:
             raise ValueError(
                 f"{self.name} has no truncation input; Latents.truncation must be None"
@@ -582,6 +593,11 @@ class Adapter:
                             f"edit(features, index) for layer {layer!r} must return shape "
                             f"{tuple(output.shape)}, got {tuple(new.shape)}"
                         )
+                    if new.is_floating_point() and not bool(torch.isfinite(new).all()):
+                        raise ValueError(
+                            f"edit(features, index) for layer {layer!r} returned NaN or "
+                            "infinite values: the images would be NaN (black)"
+                        )
                     return new.to(device=output.device, dtype=output.dtype)
 
                 return apply
@@ -594,6 +610,13 @@ class Adapter:
                 f"edit(features, index), got {type(edit).__name__}"
             )
         delta = torch.as_tensor(edit)
+        if delta.is_complex() or delta.dtype == torch.bool:
+            raise TypeError(f"edit must hold real numbers, got {delta.dtype}")
+        if not bool(torch.isfinite(delta).all()):
+            raise ValueError(
+                "edit holds NaN or infinite values: every edited image would be NaN (black); "
+                "check the edit's strength and direction"
+            )
         if tuple(delta.shape) not in ((c, h, w), (n, c, h, w)):
             raise ValueError(
                 f"edit for layer {layer!r} must have shape (C, H, W) = {(c, h, w)} or "
@@ -642,3 +665,20 @@ class Adapter:
         batch = self._prepare(self.sample_latents(1))
         return find_latent_module(self.generator, batch.z, lambda: self._forward(batch),
                                   self.name)
+
+
+def _check_real(name: str, value: Any) -> None:
+    """TypeError unless ``value`` is a real number (not a bool, a string or an array)."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        if not (isinstance(value, torch.Tensor) and value.numel() == 1
+                and not value.is_complex()):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+
+
+def _check_finite_codes(name: str, codes: torch.Tensor) -> None:
+    """ValueError if latent codes hold NaN or infinity (the images would be NaN)."""
+    if codes.is_complex():
+        raise TypeError(f"{name} must be real, got {codes.dtype}")
+    if codes.is_floating_point() and codes.device.type != "meta" and not bool(
+            torch.isfinite(codes).all()):
+        raise ValueError(f"{name} holds NaN or infinite values; every code must be finite")

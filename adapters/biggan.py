@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from .base import Adapter
+from .devices import torch_device, torch_dtype
 from .latents import Latents
 from .projection import effective_weight
 
@@ -112,7 +113,8 @@ class BigGANAdapter(Adapter):
         package: str = "pytorch_pretrained_biggan",
     ) -> None:
         lib = _import_package(package)
-        device = torch.device("cpu" if device is None else device)
+        device = torch_device(device)
+        dtype = torch_dtype(dtype)
         if weights is not None:
             if random_weights:
                 raise ValueError("pass either weights=... or random_weights=True, not both")

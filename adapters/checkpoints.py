@@ -34,8 +34,20 @@ _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _MAX_KEYS_SHOWN = 12
 
 
+def _as_path(path: Any) -> Path:
+    """``path`` (str, bytes or path-like) as a Path; TypeError naming what was given."""
+    if isinstance(path, bytes):
+        path = path.decode()
+    if not isinstance(path, (str, PathLike)):
+        raise TypeError(f"a checkpoint path must be a str or os.PathLike, got "
+                        f"{type(path).__name__}")
+    return Path(path).expanduser()
+
+
 def _exists(path: Path) -> None:
-    """FileNotFoundError naming ``path`` unless it is a file."""
+    """FileNotFoundError naming ``path`` unless it is a file (ValueError for a folder)."""
+    if path.is_dir():
+        raise ValueError(f"{path}: a folder, not a checkpoint file; pass the file itself")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
 
@@ -53,6 +65,15 @@ def _is_torch_legacy(path: Path) -> bool:
     return second[0].name in ("LONG1", "LONG4", "LONG", "INT") and (
         second[1] == _TORCH_LEGACY_MAGIC
     )
+
+
+def _is_torch_zip(path: Path) -> bool:
+    """Whether a zip archive is laid out as ``torch.save`` writes one (``<name>/data.pkl``)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n.count("/") == 1 and n.endswith("/data.pkl") for n in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def _scan_raw_pickle(path: Path) -> dict[str, Any]:
@@ -114,7 +135,7 @@ def detect_format(path: str | PathLike[str]) -> str:
     >>> detect_format(path)
     'rosinality'
     """
-    path = Path(path)
+    path = _as_path(path)
     _exists(path)
     if zipfile.is_zipfile(path) or _is_torch_legacy(path):
         data = read_torch_checkpoint(path, mmap=zipfile.is_zipfile(path))
@@ -179,7 +200,7 @@ def read_torch_checkpoint(path: str | PathLike[str], *, mmap: bool = False) -> d
     >>> read_torch_checkpoint(path)["generator"]["w"]
     tensor([1., 1.])
     """
-    path = Path(path)
+    path = _as_path(path)
     _exists(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap or None)
@@ -196,6 +217,11 @@ def read_torch_checkpoint(path: str | PathLike[str], *, mmap: bool = False) -> d
             TypeError) as error:
         if isinstance(error, FileNotFoundError):
             raise
+        if zipfile.is_zipfile(path) and not _is_torch_zip(path):
+            raise ValueError(
+                f"{path}: a zip archive that is not a torch.save checkpoint (no data.pkl "
+                "inside one top-level folder)"
+            ) from None
         raise ValueError(
             f"{path}: truncated or corrupt torch checkpoint ({type(error).__name__}: {error})"
         ) from error

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from .base import Adapter
+from .devices import torch_device, torch_dtype
 from .latents import Latents
 
 __all__ = ["DCGANFaces", "DCGAN_FACES_LAYERS"]
@@ -109,7 +110,8 @@ class DCGANFaces(Adapter):
                 f"DCGAN weights not found at {str(path)!r}"
                 + ("" if weights is not None else f"; reinstall with `{_INSTALL_HINT}`")
             )
-        device = torch.device("cpu" if device is None else device)
+        device = torch_device(device)
+        dtype = torch_dtype(dtype)
         state = _read_state_dict(path, device)
         # models.py imports only torch; the package's train.py / inference.py would pull in
         # wandb and torchvision, so they are never imported.

@@ -66,6 +66,15 @@ def generator_state(obj: Any, path: Path) -> StateDict:
                 hint = ""
                 if "g_ema" in obj:
                     hint = " (a rosinality StyleGAN2 checkpoint: load it as 'stylegan2')"
+                present = [k for k in ("generator_smooth", "generator") if k in obj]
+                if present:
+                    value = obj[present[0]]
+                    what = (f"an empty {type(value).__name__}" if isinstance(value, Mapping)
+                            and not value else f"a {type(value).__name__}")
+                    raise ValueError(
+                        f"{path}: '{present[0]}' should be the generator's state dict of "
+                        f"tensors but holds {what}: the checkpoint is incomplete or corrupt"
+                    )
                 raise ValueError(
                     f"{path}: not a genforce checkpoint: expected a dict with "
                     f"'generator_smooth' or 'generator', found keys {_short(list(obj))}{hint}"

@@ -89,6 +89,9 @@ def resolve_layer(
     layer: str, layers: Mapping[str, Any], aliases: Mapping[str, str], label: str
 ) -> str:
     """``layer`` (a name or an alias) as a key of ``layers``; the error lists both kinds."""
+    if not isinstance(layer, str):
+        raise TypeError(f"{label}: a layer is named by a string (a name or an alias, see "
+                        f".layers and .aliases), got {layer!r}")
     layer = aliases.get(layer, layer)
     if layer not in layers:
         valid = list(layers) + [f"{a} (= {n})" for a, n in aliases.items()]

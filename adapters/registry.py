@@ -200,10 +200,31 @@ def load(name: str, /, **kwargs: Any) -> Adapter:
         ...
     ValueError: no adapter named 'stylegan9'; available adapters: ...
     """
-    adapter = resolve_factory(name)(**kwargs)
+    factory = resolve_factory(name)
+    _check_options(name, factory, kwargs)
+    adapter = factory(**kwargs)
     if not isinstance(adapter, Adapter):
         raise TypeError(
             f"the factory registered as {name!r} returned {type(adapter).__name__}, "
             "not a tensorpanda.adapters.Adapter"
         )
     return adapter
+
+
+def _check_options(name: str, factory: Factory, kwargs: dict[str, Any]) -> None:
+    """TypeError naming an option the factory does not take, and listing the ones it does
+    (rather than Python's message about some private ``__init__``)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no signature to check against
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = [n for n, p in parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                                 p.KEYWORD_ONLY)]
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        raise TypeError(f"adapter {name!r} takes no option {unknown[0]!r}; its options: "
+                        f"{', '.join(accepted) or 'none'}")

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from os import PathLike
@@ -42,6 +44,7 @@ import torch
 from torch import nn
 
 from .base import Adapter
+from .devices import torch_device, torch_dtype
 from .latents import Latents, batch_slices
 
 __all__ = [
@@ -155,28 +158,27 @@ class StyleGANAdapter(Adapter):
         self.num_ws = int(generator.num_ws)
         c_dim = int(generator.c_dim)
         self.num_classes = c_dim if c_dim > 0 else None
-        if isinstance(truncation, bool) or not isinstance(truncation, (int, float)):
-            raise ValueError(f"truncation ψ must be a number, got {truncation!r}")
-        self._check_truncation(float(truncation))
+        self._check_truncation(truncation)
         self.default_truncation = float(truncation)
         if truncation_cutoff is not None and (
-            isinstance(truncation_cutoff, bool) or not isinstance(truncation_cutoff, int)
+            isinstance(truncation_cutoff, bool)
+            or not isinstance(truncation_cutoff, numbers.Integral)
             or not 0 <= truncation_cutoff <= self.num_ws
         ):
             raise ValueError(
                 f"truncation_cutoff must be an int in 0..{self.num_ws} (num_ws), "
                 f"got {truncation_cutoff!r}"
             )
-        self.truncation_cutoff = truncation_cutoff
+        self.truncation_cutoff = None if truncation_cutoff is None else int(truncation_cutoff)
         if classes is not None:
             if self.num_classes is None:
                 raise ValueError("classes= is for conditional checkpoints; this one has c_dim 0")
-            if isinstance(classes, bool) or not isinstance(classes, int) or not (
+            if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or not (
                 0 <= classes < self.num_classes
             ):
                 raise ValueError(f"classes must be an int in 0..{self.num_classes - 1}, "
                                  f"got {classes!r}")
-        self.default_classes = classes
+        self.default_classes = None if classes is None else int(classes)
         aliases = {str(k): str(v) for k, v in dict(generator.feature_layers).items()}
         super().__init__(
             generator,
@@ -197,6 +199,8 @@ class StyleGANAdapter(Adapter):
 
     def _check_truncation(self, truncation: float) -> None:
         """ψ may be any finite number (ψ > 1 extrapolates away from the average w)."""
+        if isinstance(truncation, bool) or not isinstance(truncation, numbers.Real):
+            raise TypeError(f"truncation ψ must be a number, got {truncation!r}")
         if not math.isfinite(truncation):
             raise ValueError(f"truncation ψ must be a finite number, got {truncation}")
 
@@ -413,9 +417,14 @@ class StyleGANAdapter(Adapter):
         if layers is None:
             return sorted({i for _, i in self.style_layers})
         if isinstance(layers, slice):
+            if layers.step == 0:
+                raise ValueError("layers: a slice step cannot be zero")
             layers = range(*layers.indices(self.num_ws))
         if isinstance(layers, (int, str, np.integer)) and not isinstance(layers, bool):
             layers = [layers]
+        if not isinstance(layers, (Sequence, range, np.ndarray)):
+            raise TypeError("layers must be None, a ws index, a style layer name, a slice, "
+                            f"or a list of them, got {layers!r}")
         by_name: dict[str, set[int]] = {}
         for name, index in self.style_layers:
             by_name.setdefault(name, set()).add(index)
@@ -548,6 +557,13 @@ class StyleGANAdapter(Adapter):
         """
         import tensorpanda as tp
 
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or (
+                n_samples < 2):
+            raise ValueError(f"n_samples must be an integer >= 2 (PCA of sampled w), "
+                             f"got {n_samples!r}")
+        if isinstance(n_directions, numbers.Integral) and n_directions > n_samples:
+            raise ValueError(f"n_directions={n_directions} needs at least as many samples; "
+                             f"n_samples is {n_samples}")
         latents = self.sample_latents(n_samples, seed=seed, truncation=1.0)
         ws = self.to_ws(latents, batch_size=batch_size).ws
         w = ws[:, 0].double().numpy()  # one w per sample: the mapping repeats it num_ws times
@@ -598,9 +614,18 @@ class StyleGANAdapter(Adapter):
         latents = self._as_latents(latents)
         if latents.ws is None or latents.ws.ndim == 2:
             latents = self.to_ws(latents, batch_size=batch_size)
-        d = torch.as_tensor(np.asarray(direction), dtype=torch.float32).reshape(-1)
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(
+                alpha):
+            raise ValueError(f"alpha must be a finite number, got {alpha!r}")
+        direction = (direction.detach().float().cpu().numpy()
+                     if isinstance(direction, torch.Tensor) else np.asarray(direction))
+        if direction.dtype.kind not in "fiu":
+            raise TypeError(f"direction must hold real numbers, got dtype {direction.dtype}")
+        d = torch.as_tensor(direction.astype(np.float32)).reshape(-1)
         if d.numel() != self.w_dim:
             raise ValueError(f"direction must have w_dim = {self.w_dim} entries, got {d.numel()}")
+        if not bool(torch.isfinite(d).all()):
+            raise ValueError("direction holds NaN or infinite values")
         ws = latents.ws.clone()
         index = self.style_indices(layers)
         ws[:, index] += float(alpha) * d.to(ws)
@@ -630,16 +655,29 @@ class _FromCheckpoint:
     network = ""
 
     @classmethod
-    def _load_network(cls, checkpoint: str | PathLike | None, device: Any) -> nn.Module:
+    def _load_network(cls, checkpoint: str | PathLike | None, device: Any,
+                      dtype: Any = None) -> nn.Module:
         """``<Network>.from_checkpoint(path, device)``, with clear errors before it runs."""
         if checkpoint is None:
             raise ValueError(
                 f"{cls.arch}: pass checkpoint=PATH, a checkpoint file (see "
                 "docs/generators.md for where to get one); weights are never downloaded"
             )
+        if isinstance(checkpoint, bytes):
+            checkpoint = os.fsdecode(checkpoint)
+        if not isinstance(checkpoint, (str, PathLike)):
+            raise TypeError(f"{cls.arch}: checkpoint must be a path (str or os.PathLike), "
+                            f"got {type(checkpoint).__name__}")
         path = Path(checkpoint).expanduser()
+        if path.is_dir():
+            raise ValueError(f"{cls.arch}: checkpoint {str(path)!r} is a folder; pass the "
+                             "checkpoint file itself (.pkl, .pth or .pt)")
         if not path.is_file():
             raise FileNotFoundError(f"{cls.arch} checkpoint not found: {str(path)!r}")
+        # checked before the file is read: a bad device would otherwise fail deep inside
+        # torch after the read, as if the checkpoint were at fault
+        device = torch_device(device)
+        dtype = torch_dtype(dtype)
         module_name = f"{__package__}.{cls.arch}"
         try:
             module = importlib.import_module(module_name)
@@ -651,8 +689,11 @@ class _FromCheckpoint:
                 "of tensorpanda"
             ) from None
         network = getattr(module, cls.network)
-        device = torch.device("cpu" if device is None else device)
-        return network.from_checkpoint(path, device=device)
+        net = network.from_checkpoint(path, device=device)
+        _check_finite_weights(net, path, cls.arch)
+        if dtype is not None:
+            net.to(dtype=dtype)
+        return net
 
 
 class _StyleCheckpointAdapter(_FromCheckpoint, StyleGANAdapter):
@@ -669,12 +710,10 @@ class _StyleCheckpointAdapter(_FromCheckpoint, StyleGANAdapter):
         classes: int | None = None,
         default_layer: str | None = None,
     ) -> None:
-        net = self._load_network(checkpoint, device)
-        if dtype is not None:
-            net.to(dtype=dtype)
+        net = self._load_network(checkpoint, device, dtype)
         super().__init__(net, truncation=truncation, truncation_cutoff=truncation_cutoff,
                          classes=classes, default_layer=default_layer)
-        self.checkpoint = Path(checkpoint).expanduser()
+        self.checkpoint = Path(os.fsdecode(checkpoint)).expanduser()
 
 
 class StyleGAN2Adapter(_StyleCheckpointAdapter):
@@ -798,16 +837,14 @@ class PGGANAdapter(_FromCheckpoint, Adapter):
         dtype: torch.dtype | None = None,
         default_layer: str | None = None,
     ) -> None:
-        net = self._load_network(checkpoint, device)
-        if dtype is not None:
-            net.to(dtype=dtype)
+        net = self._load_network(checkpoint, device, dtype)
         aliases = {str(k): str(v) for k, v in dict(net.feature_layers).items()}
         c_dim = int(getattr(net, "c_dim", 0) or 0)
         self.num_classes = c_dim if c_dim > 0 else None
         super().__init__(net, latent_shape=(int(net.z_dim),),
                          layers=list(dict.fromkeys(aliases.values())), aliases=aliases,
                          default_layer=default_layer)
-        self.checkpoint = Path(checkpoint).expanduser()
+        self.checkpoint = Path(os.fsdecode(checkpoint)).expanduser()
 
     def _sample_z(
         self, n: int, generator: torch.Generator, truncation: float | None
@@ -854,6 +891,14 @@ class PGGANAdapter(_FromCheckpoint, Adapter):
         if output.shape[1] == 1:
             output = output.repeat(1, 3, 1, 1)
         return super()._to_image(output)
+
+
+def _check_finite_weights(net: nn.Module, path: Path, arch: str) -> None:
+    """Refuse a checkpoint whose weights hold NaN or infinity (every image would be NaN)."""
+    for name, tensor in [*net.named_parameters(), *net.named_buffers()]:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{path}: {arch} checkpoint has NaN or infinite values in "
+                             f"{name}; the file is corrupt (or from a diverged training run)")
 
 
 def _to_numpy(x: Any) -> np.ndarray:

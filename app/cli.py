@@ -11,7 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
+import re
 import sys
+import warnings
 from pathlib import Path
 
 EXAMPLES = """examples:
@@ -42,6 +46,44 @@ def _rank(values: list[str]) -> tuple:
         raise ValueError(
             f"--rank takes two integers R_C R_S (R_C may be 'all'), got {' '.join(values)}"
         ) from None
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    """An argparse type: a finite number (``nan`` and ``inf`` would spoil every image)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1]."""
+    value = _finite_float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
 
 
 def _value(text: str):
@@ -149,11 +191,140 @@ def _generator(args, name: str | None = None, saved: dict | None = None) -> Gene
                      getattr(args, "adapter_arg", None), saved)
 
 
+# -- checks made before any work (minutes of sampling a generator) ------------------------------
+FACTORS_SUFFIXES = (".safetensors", ".npz")
+
+# API wording -> the flags a user of the command types (every message speaks the CLI's language)
+_CLI_WORDS = [
+    (re.compile(r"\bpass overwrite=True\b"), "pass --overwrite"),
+    (re.compile(r"\boverwrite=True\b"), "--overwrite"),
+    (re.compile(r"\bpass checkpoint=PATH\b"), "pass --checkpoint PATH"),
+    (re.compile(r"^device '([^']*)'"), r"--device \1"),
+    (re.compile(r"\buse device 'cpu'"), "use --device cpu"),
+    (re.compile(r"\bmax_iter=(\S+?)([,;)]|\s|$)"), r"--max-iter \1\2"),
+    (re.compile(r"\braise max_iter\b"), "raise --max-iter"),
+    (re.compile(r"\bor tol\b"), "or --tol"),
+    (re.compile(r"\btol=(\S+?)([,;)]|\s|$)"), r"--tol \1\2"),
+    (re.compile(r"\bbatch_size\b"), "--batch-size"),
+]
+
+
+def cli_language(message: str) -> str:
+    """``message`` with the API's keyword arguments written as the command's flags."""
+    for pattern, replacement in _CLI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def _check_device(device: str | None) -> None:
+    """``--device`` parsed by torch and present on this machine, before anything loads."""
+    if not device:
+        return
+    from tensorpanda.adapters.devices import torch_device
+
+    torch_device(device)  # its messages start "device 'x'": cli_language makes it --device
+
+
+def _check_output(path: str, overwrite: bool, suffixes: tuple[str, ...] | None = None,
+                  flag: str = "--out") -> Path:
+    """An output the command may write: right suffix, not a folder, no clobbering without
+    ``--overwrite``, in an existing folder it may write in; checked before any work."""
+    from tensorpanda._checks import writable_path
+
+    out = Path(path).expanduser()
+    if suffixes and out.suffix not in suffixes:
+        shown = ' or '.join(suffixes) if len(suffixes) <= 3 else (
+            f"an image suffix Pillow writes ({', '.join(s for s in _COMMON if s in suffixes)}, "
+            "...)")
+        raise ValueError(f"{flag} must end in {shown}, not {out.name!r}")
+    writable_path(out, overwrite)
+    folder = out.parent if str(out.parent) else Path(".")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {out}: no permission to write in the folder {folder}")
+    return out
+
+
+_COMMON = (".png", ".jpg", ".webp", ".tif")
+
+
+def _image_suffixes() -> tuple[str, ...]:
+    """The suffixes Pillow can write (``localize --out``)."""
+    from PIL import Image
+
+    Image.init()
+    return tuple(sorted(ext for ext, kind in Image.EXTENSION.items() if kind in Image.SAVE))
+
+
+def _open_npy(path: Path):
+    """The ``.npy`` at ``path``, memory-mapped; a truncated or foreign file named and explained
+    (numpy alone says "mmap length is greater than file size" without the file's name)."""
+    import numpy as np
+
+    fmt = np.lib.format
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as handle:
+            version = fmt.read_magic(handle)
+            header = (fmt.read_array_header_1_0 if version == (1, 0)
+                      else fmt.read_array_header_2_0)
+            shape, _, dtype = header(handle)
+            offset = handle.tell()
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"--data {path}: not a readable .npy file ({err}); write it with "
+                         "numpy.save") from None
+    if dtype.hasobject:
+        raise ValueError(f"--data {path}: holds Python objects ({dtype}), not numbers")
+    needed = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size < needed:
+        raise ValueError(
+            f"--data {path}: truncated .npy file: its header promises an array of shape "
+            f"{tuple(shape)} and dtype {dtype} ({needed} bytes), but the file has {size} "
+            "bytes (an interrupted copy or save?)"
+        )
+    try:
+        # memory-mapped: the solver streams it in batches, so it need not fit in memory
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"--data {path}: cannot read it: {err}") from None
+
+
+def _summary(value, limit: int = 16):
+    """``value`` for ``info``'s JSON: arrays and long number lists as shape, dtype, min and max
+    (never numpy's truncated text), short ones as lists, non-finite floats as text."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _summary(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if len(value) > limit and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                      for v in value):
+            return _summary(np.asarray(value), limit)
+        return [_summary(v, limit) for v in value]
+    if hasattr(value, "__array__") and not isinstance(value, (str, bytes, np.generic)):
+        value = np.asarray(value)
+        if value.size <= limit:
+            return _summary(value.tolist(), limit)
+        out = {"shape": list(value.shape), "dtype": str(value.dtype)}
+        if value.dtype.kind in "biuf":
+            finite = value[np.isfinite(value)] if value.dtype.kind == "f" else value
+            if finite.size:
+                out["min"] = _summary(finite.min().item())
+                out["max"] = _summary(finite.max().item())
+            if finite.size < value.size:
+                out["non_finite"] = int(value.size - finite.size)
+        return out
+    if isinstance(value, np.generic):
+        return _summary(value.item(), limit)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
 # -- subcommands ---------------------------------------------------------------------------------
 def cmd_fit(args) -> int:
     """``tensorpanda fit``: fit PandA to a generator's layer (streamed) or to an ``.npy``."""
-    import numpy as np
-
     import tensorpanda as tp
 
     rank = _rank(args.rank)
@@ -162,15 +333,20 @@ def cmd_fit(args) -> int:
     if args.data is not None and (args.checkpoint or args.adapter_arg):
         raise ValueError("--checkpoint and --adapter-arg choose a generator: use them with "
                          "--adapter, not --data")
+    if args.data is not None and (args.layer or args.device):
+        raise ValueError("--layer and --device are for a generator (--adapter), not --data")
+    # every output checked before the fit (minutes with a generator) is spent
+    _check_output(args.out, args.overwrite, FACTORS_SUFFIXES)
     info = {}
     if args.data is not None:
-        path = Path(args.data)
+        path = Path(args.data).expanduser()
+        if path.is_dir():
+            raise ValueError(f"--data {path} is a folder: pass an .npy file")
         if not path.is_file():
             raise FileNotFoundError(f"no data file at {path}")
         if path.suffix != ".npy":
             raise ValueError(f"--data reads an array saved by numpy.save (.npy), not {path.name}")
-        # memory-mapped: the solver streams it in batches, so it need not fit in memory
-        data = np.load(path, mmap_mode="r", allow_pickle=False)
+        data = _open_npy(path)
     else:
         generator = _generator(args)
         gan = generator.adapter
@@ -230,6 +406,7 @@ def cmd_edit(args) -> int:
 
     from . import figures
 
+    out = _check_output(args.out, args.overwrite, (".png", ".gif"))
     factors = tp.load(args.factors).to_numpy()
     generator, layer = _generator_for(factors, args)
     gan = generator.adapter
@@ -240,13 +417,10 @@ def cmd_edit(args) -> int:
     frames = torch.stack(
         [gan.generate(latents, layer, edit=a * delta, progress=False).cpu() for a in args.alpha]
     )
-    out = Path(args.out)
     if out.suffix == ".gif":
         figures.edit_gif(frames, out, overwrite=args.overwrite)
-    elif out.suffix == ".png":
-        figures.edit_strip(frames, out, overwrite=args.overwrite)
     else:
-        raise ValueError(f"--out must end in .png (a strip) or .gif (an animation), not {out.name}")
+        figures.edit_strip(frames, out, overwrite=args.overwrite)
     print(f"{out}: {len(args.alpha)} strengths × {args.samples} samples")
     return 0
 
@@ -260,6 +434,7 @@ def cmd_localize(args) -> int:
 
     from . import figures
 
+    out = _check_output(args.out, args.overwrite, _image_suffixes())
     factors = tp.load(args.factors).to_numpy()
     generator, layer = _generator_for(factors, args)
     gan = generator.adapter
@@ -268,7 +443,7 @@ def cmd_localize(args) -> int:
     Z = torch.cat(list(gan.features(latents, layer, progress=False))).cpu().numpy()
     maps = tp.saliency(factors, Z, args.appearance, size=tuple(images.shape[2:]),
                        threshold=args.threshold)
-    figures.saliency_figure(images, np.asarray(maps, dtype=float), args.out,
+    figures.saliency_figure(images, np.asarray(maps, dtype=float), out,
                             overwrite=args.overwrite)
     print(f"{args.out}: saliency of appearance {args.appearance} on {args.samples} samples")
     return 0
@@ -304,7 +479,10 @@ def cmd_info(args) -> int:
         "relative_error": fit.relative_error,
         **fit.info,
     }
-    print(json.dumps(summary, indent=2, default=str))
+    if len(fit.history):
+        summary["history"] = {"iterations": len(fit.history), "first": fit.history[0],
+                              "last": fit.history[-1]}
+    print(json.dumps(_summary(summary), indent=2))
     return 0
 
 
@@ -313,8 +491,11 @@ def cmd_bench(args) -> int:
     # imported here: the harness is only needed by this command
     from tensorpanda.benchmarks.solvers import main as bench_main
 
-    argv = (["--smoke"] if args.smoke else []) + (["--markdown", args.markdown]
-                                                  if args.markdown else [])
+    argv = ["--smoke"] if args.smoke else []
+    if args.markdown:
+        # checked here, in the command's words, before minutes of benchmarking
+        _check_output(args.markdown, args.overwrite, flag="--markdown")
+        argv += ["--markdown", args.markdown] + (["--overwrite"] if args.overwrite else [])
     return bench_main(argv)
 
 
@@ -347,7 +528,7 @@ def _generator_flags(parser, adapter_required: bool = False) -> None:
                         help="adapter name (see `tensorpanda layers`); default: the factors'")
     _adapter_flags(parser)
     parser.add_argument("--layer", help="layer name or alias; default: the factors'")
-    parser.add_argument("--samples", type=int, default=6, help="number of samples")
+    parser.add_argument("--samples", type=_positive_int, default=6, help="number of samples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents")
     parser.add_argument("--device", help="torch device of the generator, e.g. cuda")
 
@@ -370,13 +551,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--data", help="or: an .npy array of shape (N, C, H, W) or (N, C, S)")
     fit.add_argument("--rank", nargs=2, required=True, metavar=("R_C", "R_S"),
                      help="appearances and parts; R_C may be 'all'")
-    fit.add_argument("--samples", type=int, default=2000, help="generator samples")
+    fit.add_argument("--samples", type=_positive_int, default=2000, help="generator samples")
     fit.add_argument("--model", default="panda", choices=["panda", "tucker"])
     fit.add_argument("--solver", default="hals", choices=["mu", "hals", "pgd"])
     fit.add_argument("--init", default="svd", choices=["svd", "nndsvd", "random"])
-    fit.add_argument("--tol", type=float, default=1e-6)
-    fit.add_argument("--max-iter", type=int, default=None)
-    fit.add_argument("--batch-size", type=int, default=128)
+    fit.add_argument("--tol", type=_non_negative_float, default=1e-6)
+    fit.add_argument("--max-iter", type=_positive_int, default=None)
+    fit.add_argument("--batch-size", type=_positive_int, default=128)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--device", help="torch device of the generator, e.g. cuda")
     fit.add_argument("--out", required=True, help=".safetensors or .npz file to write")
@@ -388,7 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--part", type=int, nargs="+", required=True,
                       help="part index (several: their regions are summed)")
     edit.add_argument("--appearance", type=int, required=True, help="appearance index")
-    edit.add_argument("--alpha", type=float, nargs="+", required=True, help="strengths")
+    edit.add_argument("--alpha", type=_finite_float, nargs="+", required=True,
+                      help="strengths (finite numbers)")
     edit.add_argument("--out", required=True, help=".png (strip) or .gif (animation)")
     edit.add_argument("--overwrite", action="store_true")
     _generator_flags(edit)
@@ -397,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     loc = sub.add_parser("localize", help="saliency maps of an appearance (PNG)")
     loc.add_argument("factors", help="a factors file from `tensorpanda fit`")
     loc.add_argument("--appearance", type=int, required=True)
-    loc.add_argument("--threshold", type=float, help="show masks at this level (0..1)")
+    loc.add_argument("--threshold", type=_fraction, help="show masks at this level (0..1)")
     loc.add_argument("--out", required=True, help=".png file")
     loc.add_argument("--overwrite", action="store_true")
     _generator_flags(loc)
@@ -418,11 +600,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="the solver benchmark (tables as in docs/)")
     bench.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     bench.add_argument("--markdown", help="also write the tables to this file")
+    bench.add_argument("--overwrite", action="store_true", help="replace an existing --markdown")
     bench.set_defaults(run=cmd_bench)
 
     demo = sub.add_parser("demo", help="the DCGAN-faces demo: parts, edits, removal, saliency")
     demo.add_argument("--out", default="demo-output", help="folder for the figures")
-    demo.add_argument("--samples", type=int, default=2000)
+    demo.add_argument("--samples", type=_positive_int, default=2000)
     demo.add_argument("--layer", help="override the demo's layer")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--overwrite", action="store_true", help="reuse a non-empty --out")
@@ -436,12 +619,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        text = str(message).splitlines()[0] if str(message) else category.__name__
+        print(f"tensorpanda {args.command}: warning: {cli_language(text)}", file=sys.stderr)
+
     try:
-        return args.run(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as err:
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            # before anything is loaded: a bad device would fail after minutes of reading
+            _check_device(getattr(args, "device", None))
+            return args.run(args)
+    except (ValueError, TypeError, ImportError, OSError) as err:
+        # OSError: missing files, existing outputs, folders in the way, permissions, a full disk
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"tensorpanda {args.command}: error: {message}", file=sys.stderr)
+        print(f"tensorpanda {args.command}: error: {cli_language(message)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"tensorpanda {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

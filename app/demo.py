@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 import tensorpanda as tp
+from tensorpanda._checks import atomic_write, file_in_the_way
 from tensorpanda.adapters import load
 
 from . import figures
@@ -86,6 +87,13 @@ def run(out: str | Path, config: DemoConfig | None = None, overwrite: bool = Fal
     """
     config = config or DemoConfig()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder: name a folder for the demo's outputs")
+    blocker = file_in_the_way(out.parent)
+    if blocker is not None:
+        raise FileNotFoundError(
+            f"the folder {out} cannot be created: {blocker} is a file, not a folder"
+        )
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to reuse it")
     out.mkdir(parents=True, exist_ok=True)
@@ -167,7 +175,7 @@ def _summary(out, config, fit, rows, background, overwrite) -> None:
         "Files: parts.png, edit-eyes.png/.gif, edit-mouth.png/.gif, removal.png, "
         "saliency-background.png, factors.safetensors.",
     ]
-    path = out / "summary.md"
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = "\n".join(lines) + "\n"
+    # written as the figures are: never a half-written summary under its name
+    atomic_write(out / "summary.md", lambda tmp: tmp.write_text(text, encoding="utf-8"),
+                 overwrite)

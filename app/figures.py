@@ -3,7 +3,8 @@
 Images are arrays of shape (N, 3, H, W) with values in [0, 1] (numpy, torch tensors from an
 adapter, or any array-like); maps are (N, H, W) or (H, W) in [0, 1]. Only numpy and Pillow
 are used, whatever the TensorLy backend. An existing file is never replaced unless
-``overwrite=True``.
+``overwrite=True``; every file is written as the factors are (a temporary file in the same
+folder, then renamed), so an interruption never leaves a partial figure under its name.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 # The application layer ships with the core, so it shares the core's resampling grid and
-# its overwrite rule rather than keeping copies of them.
-from tensorpanda._checks import writable_path
+# its way of writing files (overwrite rule, atomic rename, modes) rather than copies of them.
+from tensorpanda._checks import atomic_write
 from tensorpanda.saliency import interpolation_matrix
 
 # Anchor colours of a perceptually ordered map (dark purple → orange → light yellow),
@@ -100,9 +101,9 @@ def save_png(image: np.ndarray, path, overwrite: bool = False) -> Path:
     """Write a uint8 (H, W, 3) image; an existing file is kept unless ``overwrite``."""
     from PIL import Image
 
-    path = writable_path(path, overwrite)
-    Image.fromarray(image).save(path)
-    return path
+    picture = Image.fromarray(image)
+    # the temporary file ends in the final name, so Pillow picks the format from it as usual
+    return atomic_write(path, picture.save, overwrite)
 
 
 def parts_figure(parts, images, path, upscale: int = 2, overwrite: bool = False) -> Path:
@@ -138,13 +139,15 @@ def edit_gif(
     F = np.asarray(_to_numpy(frames), dtype=np.float64)
     if F.ndim != 5:
         raise ValueError(f"frames must have shape (T, N, 3, H, W), got {F.shape}")
-    path = writable_path(path, overwrite)
     pictures = [Image.fromarray(grid(images_hwc(f), len(f), upscale=upscale)) for f in F]
     # back again without repeating the two ends: 2T − 2 frames
     pictures = pictures + pictures[-2:0:-1]
-    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=duration_ms,
-                     loop=0)
-    return path
+
+    def write(tmp):
+        pictures[0].save(tmp, save_all=True, append_images=pictures[1:],
+                         duration=duration_ms, loop=0)
+
+    return atomic_write(path, write, overwrite)
 
 
 def saliency_figure(images, maps, path, upscale: int = 2, overwrite: bool = False) -> Path:

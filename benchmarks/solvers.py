@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import tensorly as tl
@@ -306,8 +307,17 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
     parser.add_argument("--sections", default="abc", help="which of a, b, c to run")
     parser.add_argument("--markdown", help="also write the tables to this file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --markdown")
     parser.add_argument("--memory-worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.markdown:
+        # refused before the benchmark runs (minutes), not after: never a lost file either
+        from tensorpanda._checks import writable_path
+
+        try:
+            writable_path(Path(args.markdown).expanduser(), args.overwrite)
+        except (OSError, ValueError) as err:
+            parser.error(str(err).replace("overwrite=True", "--overwrite"))
     if args.memory_worker:
         n, C, H, W, n_parts, batch = map(int, args.memory_worker)
         memory_worker(n, C, (H, W), n_parts, batch)
@@ -326,8 +336,11 @@ def main(argv=None) -> int:
                 lines += ["", f"## {title}", "", *rows]
                 print("\n".join(["", f"## {title}", "", *rows]), flush=True)
     if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as handle:
-            handle.write("# Solver benchmarks\n\n" + "\n".join(lines) + "\n")
+        from tensorpanda._checks import atomic_write
+
+        text = "# Solver benchmarks\n\n" + "\n".join(lines) + "\n"
+        atomic_write(Path(args.markdown).expanduser(),
+                     lambda tmp: tmp.write_text(text, encoding="utf-8"), args.overwrite)
     return 0
 
 

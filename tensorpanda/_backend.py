@@ -20,10 +20,47 @@ def is_foreign_torch(x) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
 
 
+def check_materialised(x, what: str = "the tensor") -> None:
+    """A clear ValueError for a torch tensor on the meta device (a shape without values)."""
+    if is_foreign_torch(x) and getattr(getattr(x, "device", None), "type", None) == "meta":
+        raise ValueError(
+            f"{what} has no data: it is on the meta device (a tensor with a shape but no "
+            "values). Materialise it first: run the model on a real device ('cpu' or 'cuda'), "
+            "or use model.to_empty(device=...) and load its weights"
+        )
+
+
+def _torch_to_numpy(x) -> np.ndarray:
+    """A torch tensor as a numpy array; floats numpy lacks (bfloat16, float8) become float32."""
+    check_materialised(x)
+    t = x.detach().cpu()
+    if t.dtype.is_floating_point and t.dtype.itemsize < 4:
+        try:
+            return t.numpy()  # float16 has a numpy twin
+        except TypeError:
+            return t.float().numpy()  # exact: every bfloat16/float8 value is a float32
+    return t.resolve_conj().resolve_neg().numpy()
+
+
+def native(arr: np.ndarray) -> np.ndarray:
+    """``arr`` in the machine's byte order (torch refuses big-endian arrays; no copy if native)."""
+    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+
+
+def _numpy_twin(torch_dtype):
+    """The numpy dtype of a torch dtype (None for none, or one numpy lacks, e.g. bfloat16)."""
+    if torch_dtype is None:
+        return None
+    try:
+        return np.dtype(str(torch_dtype).replace("torch.", ""))
+    except TypeError:
+        return None
+
+
 def to_host(x) -> np.ndarray:
     """Any array-like (numpy, torch, jax, TensorLy) as a numpy array, without importing torch."""
     if is_foreign_torch(x):
-        return x.detach().cpu().numpy()
+        return _torch_to_numpy(x)
     return np.asarray(x)
 
 
@@ -32,24 +69,30 @@ def to_backend(x, context: dict | None = None):
     name = tl.get_backend()
     context = dict(context or {})
     context.pop("requires_grad", None)
+    check_materialised(x)
     if name == "pytorch":
         import torch  # the pytorch backend is active: torch is already imported
 
         if isinstance(x, torch.Tensor):
             t = x.detach()
         else:
-            t = torch.from_numpy(np.ascontiguousarray(to_host(x)))
+            arr = to_host(x)
+            # numpy converts what torch cannot take (big-endian, longdouble, ml_dtypes'
+            # bfloat16) straight to the target precision: one copy, no raw torch error
+            target = _numpy_twin(context.get("dtype"))
+            arr = native(arr) if target is None else arr.astype(target, copy=False)
+            t = torch.from_numpy(np.ascontiguousarray(arr))
         return t.to(**context) if context else t
     if name == "numpy":
         arr = to_host(x)
         dtype = context.get("dtype")
-        return arr.astype(dtype, copy=False) if dtype is not None else arr
+        return arr.astype(dtype, copy=False) if dtype is not None else native(arr)
     if name == "jax":
         import jax.numpy as jnp
 
-        source = x if type(x).__module__.startswith("jax") else to_host(x)
+        source = x if type(x).__module__.startswith("jax") else native(to_host(x))
         return jnp.asarray(source, dtype=context.get("dtype"))
-    return tl.tensor(to_host(x), **context)
+    return tl.tensor(native(to_host(x)), **context)
 
 
 def context_of(x) -> dict:

@@ -16,13 +16,11 @@ import tensorly as tl
 from . import _backend as B
 from .data import BatchSource
 from .exceptions import DivergenceError
-from .loop import iterate
-from .params import Config
+from .loop import check_factors, iterate
+from .params import ADAM_LEARNING_RATE, Config
 from .problem import first_pass, start
 from .result import Factorization
 from .stochastic import check_single_process, exact_objective
-
-ADAM_LEARNING_RATE = 1e-3
 
 
 def fit_adam(source: BatchSource, config: Config) -> Factorization:
@@ -39,15 +37,21 @@ def fit_adam(source: BatchSource, config: Config) -> Factorization:
     problem.started, problem.passes_before = started, passes_before
     optimiser = _Adam(config.learning_rate or ADAM_LEARNING_RATE)
     orthonormal = config.appearances == "orthonormal"
+    epochs = 0
 
     def one_epoch() -> float:
+        nonlocal epochs
+        epochs += 1
         for batch in source:
+            when = f"in epoch {epochs}, batch {batch.index}"
             Z = B.to_backend(batch.Z, source.context)
             value, g_A, g_P = _value_and_grad(problem.A, problem.P, Z, config.model, orthonormal)
             if not np.isfinite(value):
                 raise DivergenceError(
-                    f"solver='adam' diverged: the loss became non-finite with learning_rate="
-                    f"{optimiser.lr:g}; lower it or use solver='mu'"
+                    f"solver='adam' diverged {when}: the loss became non-finite with "
+                    f"learning_rate={optimiser.lr:g}. Lower it (try learning_rate="
+                    f"{optimiser.lr / 10:g}) or use a Gram solver ('hals', 'mu', 'pgd'), "
+                    "which needs no step size"
                 )
             A, P = optimiser.step([problem.A, problem.P], [g_A, g_P])
             problem.P = tl.clip(P, 0, None)
@@ -56,6 +60,8 @@ def fit_adam(source: BatchSource, config: Config) -> Factorization:
             elif config.appearances == "nonnegative":
                 A = tl.clip(A, 0, None)
             problem.A = A
+            # after every step: the next loss of a Tucker model would solve with PᵀP = 0
+            check_factors(problem, when)
         return exact_objective(source, problem)
 
     return iterate(problem, one_epoch)
@@ -88,10 +94,14 @@ def _value_and_grad(A, P, Z, model: str, orthonormal: bool):
     if name == "pytorch":
         import torch
 
-        A_ = A.detach().requires_grad_(True)
-        P_ = P.detach().requires_grad_(True)
-        loss = _loss(A_, P_, Z, model, orthonormal)
-        g_A, g_P = torch.autograd.grad(loss, (A_, P_))
+        # fits often run where GAN code runs, under torch.no_grad() or inference_mode():
+        # this solver needs gradients, so it switches them on for its own loss only
+        with torch.inference_mode(False), torch.enable_grad():
+            A_, P_, Z = (_plain(t) for t in (A, P, Z))
+            A_.requires_grad_(True)
+            P_.requires_grad_(True)
+            loss = _loss(A_, P_, Z, model, orthonormal)
+            g_A, g_P = torch.autograd.grad(loss, (A_, P_))
         return float(loss.detach()), g_A, g_P
     import jax
 
@@ -99,6 +109,13 @@ def _value_and_grad(A, P, Z, model: str, orthonormal: bool):
         lambda A_, P_: _loss(A_, P_, Z, model, orthonormal), argnums=(0, 1)
     )(A, P)
     return float(value), g_A, g_P
+
+
+def _plain(t):
+    """A detached tensor autograd may record: a copy of an inference-mode tensor (made
+    under ``torch.inference_mode()``, which autograd refuses), else a view."""
+    t = t.detach()
+    return t.clone() if t.is_inference() else t
 
 
 class _Adam:

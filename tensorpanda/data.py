@@ -10,6 +10,7 @@ one-shot iterator.
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -28,40 +29,55 @@ def _is_array(x) -> bool:
     return hasattr(x, "shape") and hasattr(x, "ndim") and not isinstance(x, (str, bytes))
 
 
-def _dtype_kind(x) -> str:
-    """numpy's dtype kind ('f', 'i', 'u', 'b', 'c', 'O') read from the name: no torch import."""
-    name = str(getattr(x, "dtype", "")).replace("torch.", "")
-    if name.startswith(("float", "bfloat", "half", "double")):
-        return "f"
-    if name.startswith("complex"):
-        return "c"
-    if name.startswith(("int", "uint", "bool", "long", "short")):
-        return name[0] if name[0] in "iub" else "i"
+def dtype_kind_size(x) -> tuple[str, int]:
+    """numpy's dtype kind ('f', 'i', 'u', 'b', 'c', 'O') and the itemsize of an array's dtype,
+    read from the dtype object (never its string: ``>f8`` is a float64), without importing
+    torch."""
+    dtype = getattr(x, "dtype", None)
+    if type(dtype).__module__.startswith("torch"):
+        if dtype.is_complex:
+            kind = "c"
+        elif dtype.is_floating_point:
+            kind = "f"
+        elif dtype is sys.modules["torch"].bool:  # x is a torch tensor: torch is imported
+            kind = "b"
+        else:
+            kind = "i" if dtype.is_signed else "u"
+        return kind, int(dtype.itemsize)
+    if dtype is None:  # np.dtype(None) would be float64
+        return "O", 0
     try:
-        return np.dtype(name).kind
+        np_dtype = np.dtype(dtype)
     except TypeError:
-        return "O"
+        return "O", 0
+    kind = np_dtype.kind
+    if kind == "V" and np_dtype.type.__module__.startswith("ml_dtypes"):
+        # jax's extra number types (bfloat16, float8_*, int4) are numpy "void" dtypes
+        kind = "i" if np_dtype.name.startswith(("int", "uint")) else "f"
+    return kind, int(np_dtype.itemsize)
+
+
+def _dtype_label(x) -> str:
+    """The dtype as users know it, for messages."""
+    return str(getattr(x, "dtype", "")).replace("torch.", "") or type(x).__name__
 
 
 def solver_dtype_name(x) -> str:
-    """The precision a fit computes in: ``"float64"`` for float64, integer and bool data (as
-    scikit-learn), ``"float32"`` for other real floats; TypeError for complex or non-numeric data.
+    """The precision a fit computes in: ``"float64"`` for floats of 8 bytes or more, integer
+    and bool data (as scikit-learn), ``"float32"`` for smaller real floats; TypeError for
+    complex or non-numeric data. Read by kind and size, so a big-endian ``>f8`` is float64.
     """
-    name = str(getattr(x, "dtype", "")).replace("torch.", "")
-    kind = _dtype_kind(x)
+    kind, itemsize = dtype_kind_size(x)
     if kind == "c":
         raise TypeError(
-            f"complex data ({name}) is not supported: factorise the real and imaginary parts "
-            "separately or their magnitude"
+            f"complex data ({_dtype_label(x)}) is not supported: factorise the real and "
+            "imaginary parts separately or their magnitude"
         )
     if kind not in "fiub":  # object, strings, bytes, dates: nothing to factorise
         raise TypeError(
-            f"data of dtype {name or type(x).__name__} is not numeric: pass an array of "
-            "real numbers"
+            f"data of dtype {_dtype_label(x)} is not numeric: pass an array of real numbers"
         )
-    if name in ("float64", "double") or kind in "iub":
-        return "float64"
-    return "float32"
+    return "float64" if kind in "iub" or itemsize >= 8 else "float32"
 
 
 def backend_context(sample, dtype_name: str) -> dict:
@@ -118,6 +134,7 @@ class BatchSource:
         self.context: dict | None = None
         self._passes = 0
         if self.kind == "array":
+            B.check_materialised(data, what="the data tensor")
             self._check_shape(tuple(data.shape), where="the data")
             self._set_layout(tuple(data.shape))
             self.n_samples = int(data.shape[0])
@@ -220,6 +237,7 @@ class BatchSource:
                     f"batch {index} is a {type(raw).__name__}, not an array of shape "
                     "(B, C, S) or (B, C, H, W)"
                 )
+            B.check_materialised(raw, what=f"batch {index}")
             shape = tuple(raw.shape)
             self._check_shape(shape, where=f"batch {index}")
             self._set_layout(shape)
@@ -263,3 +281,18 @@ def describe_nonfinite(batch: Batch) -> str:
     sample = int(np.argwhere(bad.any(axis=(1, 2)))[0, 0]) + batch.start
     kinds = [name for name, test in (("NaN", np.isnan), ("inf", np.isinf)) if test(host).any()]
     return f"sample {sample} (batch {batch.index}) contains {' and '.join(kinds)}"
+
+
+def check_finite(batch: Batch, before: str) -> None:
+    """ValueError naming the first sample of ``batch`` that holds NaN or inf (as a fit's
+    message does); ``before`` completes "... replace them before <before>". One reduction
+    when the batch is finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(B.scalar(tl.sum(batch.Z))):
+            return
+    if np.isfinite(tl.to_numpy(batch.Z)).all():
+        return  # finite values whose sum overflows
+    raise ValueError(
+        f"the data contains non-finite values: {describe_nonfinite(batch)}. Remove or "
+        f"replace them (e.g. numpy.nan_to_num) before {before}"
+    )

@@ -13,9 +13,11 @@ about generators.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import tensorly as tl
 
 from . import _backend as B
@@ -156,7 +158,7 @@ def edit_direction(
     ValueError
         If an index is out of range or a list of indices is empty; if several appearances
         do not come with one ``parts`` entry each; or if ``alpha`` has neither one value
-        nor one per appearance.
+        nor one per appearance, or is NaN or infinite.
 
     Examples
     --------
@@ -188,13 +190,26 @@ def edit_direction(
 
 
 def _alphas(alpha, n: int) -> list[float]:
-    """One strength per edit, from one value for all or one value each."""
+    """One strength per edit, from one value for all or one value each (finite)."""
     if isinstance(alpha, numbers.Real):
-        return [float(alpha)] * n
-    values = [float(a) for a in alpha]
+        return _finite_strengths("alpha", [alpha]) * n
+    values = _finite_strengths("alpha", alpha)
     if len(values) != n:
         raise ValueError(f"alpha has {len(values)} values for {n} edits: give one, or one each")
     return values
+
+
+def _finite_strengths(name: str, values) -> list[float]:
+    """``values`` as floats, refusing NaN and inf: an edit of infinite or undefined strength
+    turns the generator's features (and so its images) into NaN."""
+    out = [float(v) for v in values]
+    bad = [v for v in out if not math.isfinite(v)]
+    if bad:
+        raise ValueError(
+            f"{name} must be finite, got {bad[0]}: an edit of NaN or infinite strength makes "
+            "the features (and the images) NaN; give a finite strength, e.g. 5.0"
+        )
+    return out
 
 
 def sweep(delta, alphas: Sequence[float]):
@@ -216,7 +231,7 @@ def sweep(delta, alphas: Sequence[float]):
     Raises
     ------
     ValueError
-        If ``alphas`` is empty.
+        If ``alphas`` is empty or holds NaN or inf, or ``delta`` holds NaN or inf.
 
     Examples
     --------
@@ -225,10 +240,22 @@ def sweep(delta, alphas: Sequence[float]):
     >>> steps.shape, steps[:, 0, 0, 0].tolist()
     ((3, 2, 3, 3), [-1.0, 0.0, 2.0])
     """
-    alphas = [float(a) for a in alphas]
+    alphas = _finite_strengths("alphas", alphas)
     if not alphas:
         raise ValueError("alphas is empty: give at least one strength")
+    _check_delta(delta)
     return tl.stack([a * delta for a in alphas])
+
+
+def _check_delta(delta) -> None:
+    """Refuse an edit direction that holds NaN or inf (one reduction of a C×S tensor)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = B.scalar(tl.sum(tl.abs(delta)))
+    if not np.isfinite(total) and not np.isfinite(B.to_host(delta)).all():
+        raise ValueError(
+            "the edit direction delta contains NaN or inf (from a NaN or infinite strength?): "
+            "every entry must be finite"
+        )
 
 
 def apply(Z, delta):
@@ -253,7 +280,8 @@ def apply(Z, delta):
     Raises
     ------
     ValueError
-        If the trailing dimensions of ``Z`` differ from the shape of ``delta``.
+        If the trailing dimensions of ``Z`` differ from the shape of ``delta``, or if
+        ``delta`` holds NaN or inf.
 
     Examples
     --------
@@ -263,6 +291,7 @@ def apply(Z, delta):
     >>> tp.apply(Z[:2], tp.edit_direction(fit, 0, 1, alpha=2.0)).shape
     (2, 6, 4, 4)
     """
+    _check_delta(delta)
     Z = B.to_backend(Z, B.context_of(delta))
     if tuple(tl.shape(Z))[-tl.ndim(delta) :] != tuple(tl.shape(delta)):
         raise ValueError(

@@ -2,7 +2,8 @@
 
 
 class ConvergenceWarning(UserWarning):
-    """A solver stopped at ``max_iter`` before meeting its tolerance.
+    """A solver stopped at ``max_iter`` before meeting its tolerance, or a fit ended with a
+    dead part (an all-zero column of P).
 
     Examples
     --------
@@ -17,7 +18,8 @@ class ConvergenceWarning(UserWarning):
 
 
 class DivergenceError(FloatingPointError, ValueError):
-    """The factors or the objective became non-finite during a fit.
+    """The factors or the objective became non-finite, or the parts collapsed to P = 0,
+    during a fit.
 
     A subclass of ``ValueError`` too: the cause is almost always an argument (a learning rate
     too large for the ``paper`` or ``adam`` solvers, or data whose squares overflow float32).

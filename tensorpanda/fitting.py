@@ -80,8 +80,8 @@ def tucker2(data, rank, **params) -> Factorization:
         Seed of the random parts of the fit (a ``random`` start, the ``paper`` start of P).
     callback : callable, optional
         ``callback(state)`` after each iteration, with ``state.iteration``,
-        ``state.objective``, ``state.A``, ``state.P``, ``state.elapsed``; returning True
-        stops the fit.
+        ``state.objective``, ``state.A``, ``state.P``, ``state.elapsed``; it returns True
+        to stop the fit, False or None to go on (anything else is a ``TypeError``).
 
     Returns
     -------
@@ -93,18 +93,22 @@ def tucker2(data, rank, **params) -> Factorization:
     ------
     ValueError
         When a parameter is out of range or an unknown choice, when a rank exceeds the
-        data's modes, when the data is all zeros or badly shaped, or when the chosen solver
-        cannot run here (``adam`` on the numpy backend, ``paper`` without a learning rate).
+        data's modes, when the data is all zeros, badly shaped, holds non-finite values or
+        values whose squares underflow, when an initial factor is all zero, or when the
+        chosen solver cannot run here (``adam`` on the numpy backend, ``paper`` without a
+        learning rate).
     TypeError
         When ``data`` is not an array, callable or iterable of batches, ``callback`` is not
         callable, or ``random_state`` is not None, an int or a numpy RandomState.
     DivergenceError
-        When the objective or the factors become non-finite.
+        When the objective or the factors become non-finite, or the parts collapse to
+        P = 0 (a learning rate too large).
 
     Warns
     -----
     ConvergenceWarning
-        When ``max_iter`` iterations end the fit before the objective settled.
+        When ``max_iter`` iterations end the fit before the objective settled, or when a
+        part died (an all-zero column of P).
 
     Examples
     --------

@@ -102,10 +102,34 @@ def _np_dtype(context: dict):
     return np.dtype(B.dtype_name(context))
 
 
+def _check_not_zero(name: str, host: np.ndarray, nonneg: bool) -> None:
+    """Refuse a factor that is all zeros, or a non-negative one with an all-zero column.
+
+    Zero is a fixed point of every update rule: the gradients through a zero factor vanish
+    and multiplicative rules keep zeros at zero, so the fit would return it unchanged with
+    ``converged=True``. A zero column of a non-negative factor is such a dead part alone.
+    """
+    if not host.any():
+        raise ValueError(
+            f"the initial {name} is all zeros, a fixed point of every solver (the fit would "
+            f"return it unchanged): start from positive values, e.g. "
+            f"numpy.full({name}.shape, 0.1), or leave init to 'svd'"
+        )
+    dead = np.flatnonzero(~host.any(axis=0)) if nonneg else []
+    if len(dead):
+        raise ValueError(
+            f"column(s) {', '.join(map(str, dead))} of the initial {name} are all zeros: a "
+            "non-negative column that starts at zero stays there (a dead part). Start them "
+            "from small positive values, e.g. 0.1"
+        )
+
+
 def check_user_factor(
     name: str, X, shape: tuple, nonneg: bool, context: dict, orthonormal: bool = False
 ):
-    """Check a user's initial factor (shape, finite, sign, orthonormal); return it in context."""
+    """Check a user's initial factor (shape, finite, sign, not zero, orthonormal); return it in
+    context."""
+    B.check_materialised(X, what=f"the initial {name}")
     host = B.to_host(X)
     if host.ndim != 2 or tuple(host.shape) != tuple(shape):
         raise ValueError(
@@ -119,6 +143,7 @@ def check_user_factor(
             f"the initial {name} has negative entries but must be non-negative: pass "
             f"numpy.abs({name}) or numpy.maximum({name}, 0)"
         )
+    _check_not_zero(name, host, nonneg)
     if orthonormal:
         gap = np.abs(host.T @ host - np.eye(shape[1])).max()
         if gap > 1e-4:

@@ -16,7 +16,9 @@ def save(result: Factorization, path, overwrite: bool = False) -> Path:
 
     The file is written next to its destination and moved into place, so an interrupted
     save never leaves a half-written file under the final name. An existing file is kept
-    unless ``overwrite=True``.
+    unless ``overwrite=True``. A new file gets the permissions the umask allows; a replaced
+    file keeps its own. The factors go through the checks of :func:`load` before anything
+    is written, so every file saved can be loaded back.
 
     The file holds ``A``, ``P`` (copied to the host) and the objective ``history``, and a
     JSON metadata record with the model, the appearances constraint, the spatial shape and
@@ -40,11 +42,15 @@ def save(result: Factorization, path, overwrite: bool = False) -> Path:
     Raises
     ------
     ValueError
-        If ``path`` ends in neither ``.safetensors`` nor ``.npz``.
+        If ``path`` ends in neither ``.safetensors`` nor ``.npz``, or :func:`load` would
+        refuse the factors (NaN or inf, negative parts, a spatial shape that does not match
+        ``P``, an unknown model, ...); nothing is written then.
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
+    IsADirectoryError
+        If ``path`` is a folder.
     FileNotFoundError
-        If the folder of ``path`` does not exist.
+        If the folder of ``path`` does not exist (or a file stands in its place).
 
     Examples
     --------
@@ -69,9 +75,11 @@ def load(path) -> Factorization:
     """Read factors written by :func:`save`; the factors land on the active backend.
 
     The file is checked before anything is built from it: it must be a complete
-    tensorpanda factors file of a format version this tensorpanda reads, with matrices
-    ``A`` and ``P`` that are finite, ``P`` non-negative and with one row per position of
-    the saved spatial shape.
+    tensorpanda factors file of a format version this tensorpanda reads, with a metadata
+    record naming a known model and appearances constraint and a spatial shape of positive
+    integers, and floating-point matrices ``A`` and ``P`` of one dtype that are finite,
+    ``P`` non-negative with one row per position of that shape, and ranks
+    1 ≤ R_C ≤ C, 1 ≤ R_S ≤ S.
 
     Parameters
     ----------
@@ -88,10 +96,13 @@ def load(path) -> Factorization:
     ------
     FileNotFoundError
         If there is no file at ``path``.
+    IsADirectoryError
+        If ``path`` is a folder.
     ValueError
         If the suffix is neither ``.safetensors`` nor ``.npz``, or the file is unreadable
         (truncated or of another format), not a tensorpanda factors file, written by a
-        newer tensorpanda, incomplete or inconsistent (corrupt).
+        newer tensorpanda, incomplete or inconsistent (corrupt). The message names the file
+        and the problem.
 
     Examples
     --------

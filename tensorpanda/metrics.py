@@ -6,7 +6,7 @@ import numpy as np
 import tensorly as tl
 
 from . import _backend as B
-from .data import as_source
+from .data import as_source, check_finite
 from .result import Factorization
 
 
@@ -37,8 +37,9 @@ def reconstruction_error(factors: Factorization, data, relative: bool = True) ->
     Raises
     ------
     ValueError
-        If the data's channels or positions do not match those of the factors, or if
-        ``relative=True`` and the data are all zero.
+        If the data's channels or positions do not match those of the factors, if the
+        data holds NaN or inf (the message names the sample), or if ``relative=True`` and
+        the data are all zero.
 
     Examples
     --------
@@ -57,6 +58,7 @@ def reconstruction_error(factors: Factorization, data, relative: bool = True) ->
     """
     residual, total = 0.0, 0.0
     for batch in as_source(data):
+        check_finite(batch, "computing the error")
         Z = B.to_backend(batch.Z, B.context_of(factors.A))
         Zhat = tl.reshape(factors.reconstruct(Z), tl.shape(Z))
         residual += B.scalar(tl.sum((Z - Zhat) ** 2))

@@ -16,8 +16,7 @@ import tensorly as tl
 
 from . import _backend as B
 from .data import BatchSource
-from .exceptions import DivergenceError
-from .loop import iterate
+from .loop import check_factors, iterate
 from .params import Config
 from .problem import Problem, start
 from .result import Factorization
@@ -59,8 +58,8 @@ def fit_paper(source: BatchSource, config: Config, reorder: bool = False) -> Fac
                     problem.A = problem.A - lr * grad_A(problem.P)
                 steps += 1
                 if steps % CHECK_EVERY == 0:
-                    _check_factors(problem, steps, lr)
-        _check_factors(problem, steps, lr)
+                    check_factors(problem, f"by step {steps}")
+        check_factors(problem, f"by step {steps}")  # before the objective's pass reads them
         problem.extra_info.update(n_steps=steps, learning_rate=lr)
         return exact_objective(source, problem)
 
@@ -130,21 +129,3 @@ def _grad_A_reordered(z, A, P):
     X1A = dot(W, T(AtW))
     X2A = dot(dot(W, PtP), T(AtW))
     return -4 * X1A + 2 * (dot(A, dot(T(A), X2A)) + dot(X2A, dot(T(A), A)))
-
-
-def _check_factors(problem: Problem, step: int, lr: float) -> None:
-    """Non-finite factors, or a P clamped to zero for good, end the fit with the fix."""
-    P_max = B.scalar(tl.max(problem.P))
-    A_sum = B.scalar(tl.sum(problem.A))
-    if not (np.isfinite(P_max) and np.isfinite(A_sum)):
-        raise DivergenceError(
-            f"solver='paper' diverged by step {step}: the factors became non-finite with "
-            f"learning_rate={lr:g}. Lower it (try {lr / 10:g}) or use solver='mu', which "
-            "needs no step size"
-        )
-    if P_max <= 0:
-        raise DivergenceError(
-            f"solver='paper' clamped every entry of P to zero by step {step} "
-            f"(learning_rate={lr:g} is too large; the projection keeps P at zero for good). "
-            f"Lower it (try {lr / 10:g}) or use solver='mu'"
-        )

@@ -10,6 +10,7 @@ parameter up front, before any data is read; :func:`resolve_rank` reads ``R_C = 
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from dataclasses import make_dataclass, replace
 
@@ -20,6 +21,8 @@ from .result import MODELS
 from .updates import RULES
 
 STOCHASTIC = ("adam", "paper")
+# adam's step size when learning_rate is None (paper has no default: it must be tuned).
+ADAM_LEARNING_RATE = 1e-3
 SOLVERS = RULES + STOCHASTIC
 STATISTICS = ("auto", "gram", "streamed")
 # The S×S statistic is held in memory up to this size; beyond it the solver streams K·X.
@@ -119,15 +122,15 @@ def _check_choices(config: Config) -> None:
 
 
 def _check_numbers(config: Config) -> None:
-    if not isinstance(config.tol, numbers.Real) or not config.tol >= 0:
-        raise ValueError(f"tol must be a non-negative number, got {config.tol!r}")
+    if not isinstance(config.tol, numbers.Real) or not 0 <= config.tol < math.inf:
+        raise ValueError(f"tol must be a non-negative number (finite), got {config.tol!r}")
     _positive_int("max_iter", config.max_iter, allow_none=True)
     _positive_int("inner_max_iter", config.inner_max_iter)
     _positive_int("batch_size", config.batch_size, allow_none=True)
     _positive_int("basis_samples", config.basis_samples)
     rate = config.learning_rate
-    if rate is not None and not (isinstance(rate, numbers.Real) and rate > 0):
-        raise ValueError(f"learning_rate must be a positive number, got {rate!r}")
+    if rate is not None and not (isinstance(rate, numbers.Real) and 0 < rate < math.inf):
+        raise ValueError(f"learning_rate must be a positive number (finite), got {rate!r}")
 
 
 def validate(config: Config) -> Config:

@@ -17,10 +17,15 @@ import tensorly as tl
 
 from . import _backend as B
 from . import init as initialisation
+from ._distributed import shared_seed
 from .data import BatchSource
 from .operators import StreamedOperator
 from .params import GRAM_MAX_BYTES, Config, resolve_rank
 from .statistics import accumulate, channel_scatter, spatial_gram_terms, sq_norm
+
+# Data whose mean square is below this multiple of the dtype's smallest normal number is
+# refused: the squares of values a thousandth of the data's rms then still keep every digit.
+UNDERFLOW_MARGIN = 1e6
 
 
 @dataclass
@@ -91,7 +96,9 @@ def first_pass(source: BatchSource, config: Config) -> dict:
         _, C, S = tl.shape(Z)
         return {"scatter": channel_scatter(Z)} if _needs_scatter(config, C, S) else {}
 
-    return accumulate(source, terms, head=config.basis_samples, head_terms=head_terms)
+    # the config lets the ranks of a distributed fit check that they agree on it
+    return accumulate(source, terms, head=config.basis_samples, head_terms=head_terms,
+                      config=config)
 
 
 def _needs_scatter(config: Config, n_channels: int, n_positions: int) -> bool:
@@ -112,8 +119,7 @@ def start(source: BatchSource, config: Config, stats: dict, initialise: bool = T
     to) the initial factors set from ``config.init``."""
     C, S = source.n_channels, source.n_positions
     rank = resolve_rank(config, C, S)
-    if B.scalar(stats["sq_norm"]) <= 0:
-        raise ValueError("the data is all zeros: there is nothing to factorise")
+    check_magnitude(source, B.scalar(stats["sq_norm"]), int(stats["n_samples"]))
     problem = Problem(
         config=config,
         source=source,
@@ -123,10 +129,54 @@ def start(source: BatchSource, config: Config, stats: dict, initialise: bool = T
         streamed=use_streamed(config, S, source.context),
     )
     if initialise:
-        rng = B.random_state(config.random_state)  # one stream: A's draws, then P's
+        # one stream: A's draws, then P's; with random_state=None every rank of a
+        # distributed fit draws from rank 0's seed, so that the ranks fit the same factors
+        rng = B.random_state(shared_seed(config.random_state))
         problem.A = _initial_appearances(problem, stats, rng)
         problem.P = _initial_parts(problem, stats, rng)
     return problem
+
+
+def check_magnitude(source: BatchSource, total: float, n_samples: int) -> None:
+    """Refuse data that is all zeros, or whose squares underflow the fit's precision.
+
+    The statistics are sums of squares and products: when the mean square Σ‖Z_i‖² / (N·C·S)
+    is within :data:`UNDERFLOW_MARGIN` of the dtype's smallest normal number, the squares of
+    typical values lose their digits (1e-200 in float64 and 1e-30 in float32 square to
+    exactly 0) and the fit would be meaningless. Rescaling inside would not help: the
+    objective and history, in the data's units, underflow as well. Only then is the data read
+    once more, to tell the two cases apart by its largest |value|.
+    """
+    dtype = np.dtype(B.dtype_name(source.context))
+    floor = float(np.finfo(dtype).tiny) * UNDERFLOW_MARGIN
+    n_entries = max(n_samples * source.n_channels * source.n_positions, 1)
+    if total > 0 and total / n_entries >= floor:
+        return
+    peak = _largest_magnitude(source)
+    if peak == 0:
+        raise ValueError("the data is all zeros: there is nothing to factorise")
+    fix = "rescale it, e.g. divide it by its largest |value|"
+    fix += " (or pass it as float64)" if dtype == np.float32 else ""
+    if peak is None:  # a used-up one-shot iterator: the two cases cannot be told apart
+        raise ValueError(
+            f"the data is all zeros, or so small that its squares underflow {dtype.name}: "
+            f"if it is not all zeros, {fix}"
+        )
+    raise ValueError(
+        f"the data's squares underflow {dtype.name}: its largest |value| is {peak:.3g}, "
+        f"so its mean square ({total / n_entries:.3g}) is below {floor:.3g}, where squares "
+        f"lose their digits: {fix}"
+    )
+
+
+def _largest_magnitude(source: BatchSource) -> float | None:
+    """max |Z| over the data (None for a one-shot iterator, which cannot be read again)."""
+    if not source.reiterable:
+        return None
+    peak = 0.0
+    for batch in source:
+        peak = max(peak, B.scalar(tl.max(tl.abs(batch.Z))))
+    return peak
 
 
 def _initial_appearances(problem: Problem, stats: dict, rng):

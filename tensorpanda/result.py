@@ -10,9 +10,34 @@ import tensorly as tl
 
 from . import _backend as B
 from . import _format
-from .data import as_source
+from .data import as_source, check_finite
 
 MODELS = ("panda", "tucker")
+
+
+def _all_finite(x) -> bool:
+    """Whether a backend tensor holds only finite values.
+
+    One reduction and one host read in the usual case; a sum that overflows although every
+    entry is finite is checked again entry by entry.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        if np.isfinite(B.scalar(tl.sum(x))):
+            return True
+    return bool(np.isfinite(tl.to_numpy(x)).all())
+
+
+def _first_nonfinite(x) -> int:
+    """The index of the first sample (along the first axis) holding NaN or inf."""
+    host = tl.to_numpy(x)
+    bad = ~np.isfinite(host.reshape(host.shape[0], -1))
+    return int(np.argwhere(bad.any(axis=1))[0, 0])
+
+
+def _kinds(host: np.ndarray) -> str:
+    """"NaN", "inf" or "NaN and inf": what non-finite values ``host`` holds."""
+    kinds = [name for name, test in (("NaN", np.isnan), ("inf", np.isinf)) if test(host).any()]
+    return " and ".join(kinds)
 
 
 @dataclass
@@ -128,8 +153,9 @@ class Factorization:
         Raises
         ------
         ValueError
-            If the data's channels or positions do not match the factors, or
-            ``batch_size`` is not a positive integer.
+            If the data's channels or positions do not match the factors,
+            ``batch_size`` is not a positive integer, or a sample holds NaN or inf (the
+            message names the first such sample) or its cores overflow.
         TypeError
             If ``data`` is not an array, a callable or an iterable of batches.
 
@@ -141,13 +167,34 @@ class Factorization:
         >>> fit.transform(Z).shape
         (30, 4, 2)
         """
+        self._check_factors()
         left, right = self._projections()
         cores = []
         for batch in as_source(data, batch_size):
             self._check_layout(batch.Z)
-            Z = B.to_backend(batch.Z, B.context_of(self.A))
-            cores.append(tl.matmul(tl.matmul(left, Z), right))
+            check_finite(batch, "computing the cores")  # names the first sample with NaN/inf
+            # overflow is reported below, as an error rather than numpy's warnings
+            with np.errstate(invalid="ignore", over="ignore"):
+                Z = B.to_backend(batch.Z, B.context_of(self.A))
+                G = tl.matmul(tl.matmul(left, Z), right)
+                finite = _all_finite(G)
+            if not finite:
+                raise ValueError(
+                    f"the cores of sample {batch.start + _first_nonfinite(G)} overflow "
+                    f"{tl.to_numpy(G).dtype} (the data may not fit in the factors' dtype): "
+                    "rescale the data"
+                )
+            cores.append(G)
         return tl.concatenate(cores, axis=0)
+
+    def _check_factors(self) -> None:
+        """Refuse factors holding NaN or inf (built by hand or edited): every map would be NaN."""
+        for name, X in (("A", self.A), ("P", self.P)):
+            if not _all_finite(X):
+                raise ValueError(
+                    f"the factors are not finite: {name} contains {_kinds(tl.to_numpy(X))}; "
+                    "refit or reload them"
+                )
 
     def inverse_transform(self, cores):
         """Feature maps A G_i Pᵀ from cores (N, R_C, R_S), shape (N, C, *spatial_shape).
@@ -166,7 +213,8 @@ class Factorization:
         Raises
         ------
         ValueError
-            If ``cores`` is not 3-D with trailing shape ``rank``.
+            If ``cores`` is not 3-D with trailing shape ``rank``, or holds NaN or inf (the
+            message names the first such sample), or the maps overflow.
 
         Examples
         --------
@@ -182,7 +230,21 @@ class Factorization:
                 f"cores must have shape (N, {self.rank[0]}, {self.rank[1]}), "
                 f"got {tuple(tl.shape(G))}"
             )
-        Z = tl.matmul(tl.matmul(self.A, G), tl.transpose(self.P))
+        self._check_factors()
+        if not _all_finite(G):
+            i = _first_nonfinite(G)
+            raise ValueError(
+                f"the cores of sample {i} contain {_kinds(tl.to_numpy(G)[i])}: pass finite cores "
+                "(an edit strength of NaN or inf gives such cores)"
+            )
+        with np.errstate(invalid="ignore", over="ignore"):
+            Z = tl.matmul(tl.matmul(self.A, G), tl.transpose(self.P))
+            finite = _all_finite(Z)
+        if not finite:
+            raise ValueError(
+                f"the feature maps of sample {_first_nonfinite(Z)} overflow "
+                f"{tl.to_numpy(Z).dtype}: the cores are too large (rescale them)"
+            )
         return tl.reshape(Z, (tl.shape(G)[0], self.n_channels, *self.spatial_shape))
 
     def reconstruct(self, data, batch_size: int | None = None):
@@ -204,7 +266,8 @@ class Factorization:
         Raises
         ------
         ValueError
-            If the data's channels or positions do not match the factors.
+            If the data's channels or positions do not match the factors, or a sample holds
+            NaN or inf.
 
         Examples
         --------
@@ -231,7 +294,8 @@ class Factorization:
         An existing file is kept unless ``overwrite=True``.
 
         The file is written under a temporary name and moved into place, so an interrupted
-        save leaves no half-written file (see :func:`tensorpanda.save`).
+        save leaves no half-written file (see :func:`tensorpanda.save`). The factors are
+        checked as :meth:`load` checks a file before anything is written.
 
         Parameters
         ----------
@@ -249,11 +313,15 @@ class Factorization:
         Raises
         ------
         ValueError
-            If the suffix is neither ``.safetensors`` nor ``.npz``.
+            If the suffix is neither ``.safetensors`` nor ``.npz``, or :meth:`load` would
+            refuse the factors (NaN or inf, negative parts, a spatial shape that does not
+            match ``P``, an unknown model, ...).
         FileExistsError
             If ``path`` exists and ``overwrite`` is False.
+        IsADirectoryError
+            If ``path`` is a folder.
         FileNotFoundError
-            If the folder of ``path`` does not exist.
+            If the folder of ``path`` does not exist (or a file stands in its place).
 
         Examples
         --------
@@ -301,9 +369,12 @@ class Factorization:
         ------
         ValueError
             If the suffix is neither ``.safetensors`` nor ``.npz``, or the file is not a
-            readable, complete tensorpanda factors file.
+            readable, complete and consistent tensorpanda factors file (the message names
+            the file and what is wrong).
         FileNotFoundError
             If there is no file at ``path``.
+        IsADirectoryError
+            If ``path`` is a folder.
 
         Examples
         --------

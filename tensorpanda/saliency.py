@@ -15,7 +15,7 @@ import tensorly as tl
 
 from . import _backend as B
 from ._checks import indices
-from .data import as_source
+from .data import as_source, check_finite
 from .result import Factorization
 
 
@@ -120,8 +120,8 @@ def saliency(
         If ``appearance`` is not a single integer.
     ValueError
         If ``appearance`` is out of range, if ``threshold`` is given with
-        ``normalize=False``, or if the data's channels or positions do not match
-        ``factors``.
+        ``normalize=False``, if the data's channels or positions do not match
+        ``factors``, or if the data holds NaN or inf (the message names the sample).
 
     Examples
     --------
@@ -145,6 +145,7 @@ def saliency(
     maps = []
     for batch in as_source(data):
         factors._check_layout(batch.Z)
+        check_finite(batch, "computing saliency maps")
         Z = B.to_backend(batch.Z, B.context_of(factors.A))
         maps.append(tl.reshape(tl.matmul(a, Z), (batch.size, *factors.spatial_shape)))
     maps = tl.concatenate(maps, axis=0)
@@ -186,8 +187,9 @@ def region_scores(factors: Factorization, data, region) -> np.ndarray:
     Raises
     ------
     ValueError
-        If ``region`` does not have one entry per position, is all True or all False, or
-        if the data's channels or positions do not match ``factors``.
+        If ``region`` does not have one entry per position, is all True or all False, if
+        the data's channels or positions do not match ``factors``, or if the data holds
+        NaN or inf (the message names the sample).
 
     Examples
     --------
@@ -212,6 +214,7 @@ def region_scores(factors: Factorization, data, region) -> np.ndarray:
     A = tl.transpose(factors.A)
     for batch in as_source(data):
         factors._check_layout(batch.Z)
+        check_finite(batch, "scoring regions")
         Y = tl.to_numpy(tl.matmul(A, B.to_backend(batch.Z, B.context_of(factors.A))))
         Y = Y.astype(np.float64)
         contrast = Y[:, :, mask].mean(axis=2) - Y[:, :, ~mask].mean(axis=2)

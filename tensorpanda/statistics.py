@@ -9,8 +9,9 @@ Everything the Gram solvers need from the data is one of these sums (DESIGN.md �
     K_S X   = Σ_i Z_iᵀ Q Qᵀ Z_i X              (S×R)          "KX"   (K_S applied, never formed)
 
 A pass over the data (:func:`accumulate`) adds each batch's terms, checks them for
-non-finite values, and all-reduces the totals when torch.distributed is initialised. Memory
-is that of the statistics plus one batch, whatever the number of samples.
+non-finite values, and all-reduces the totals when torch.distributed is initialised (after
+the ranks agree that they are summing the same statistics). Memory is that of the
+statistics plus one batch, whatever the number of samples.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import opt_einsum
 import tensorly as tl
 
 from . import _backend as B
-from ._distributed import all_reduce_sum
+from ._distributed import agree, all_reduce_sum, fit_header, world_size
 from .data import Batch, BatchSource, describe_nonfinite
 
 Terms = Callable[[object], dict]
@@ -134,14 +135,24 @@ def product_terms(X, Q=None, AtA=None) -> Terms:
     return terms
 
 
-def _check_finite(terms: dict, batch: Batch) -> None:
-    # one scalar per batch: the traces of the square statistics overflow or turn NaN
-    # whenever any entry does
-    value = B.scalar(terms["sq_norm"])
+def _nonfinite_total(terms: dict) -> bool:
+    # one scalar: the traces of the square statistics overflow or turn NaN whenever any
+    # entry does
+    value = 0.0
     for key, t in terms.items():
-        if key != "sq_norm" and tl.ndim(t) == 2 and tl.shape(t)[0] == tl.shape(t)[1]:
+        if key == "sq_norm":
+            value += B.scalar(t)
+        elif not isinstance(t, (int, float)) and _is_square(t):
             value += B.scalar(tl.trace(t))
-    if not np.isfinite(value):
+    return not np.isfinite(value)
+
+
+def _is_square(t) -> bool:
+    return tl.ndim(t) == 2 and tl.shape(t)[0] == tl.shape(t)[1]
+
+
+def _check_finite(terms: dict, batch: Batch) -> None:
+    if _nonfinite_total(terms):
         raise ValueError(
             f"the data contains non-finite values: {describe_nonfinite(batch)}. Remove or "
             "replace them (e.g. numpy.nan_to_num) before fitting"
@@ -149,14 +160,45 @@ def _check_finite(terms: dict, batch: Batch) -> None:
 
 
 def accumulate(
-    source: BatchSource, terms: Terms, head: int = 0, head_terms: Terms | None = None
+    source: BatchSource,
+    terms: Terms,
+    head: int = 0,
+    head_terms: Terms | None = None,
+    config=None,
 ) -> dict:
     """One pass over ``source``: the totals of ``terms(Z)`` over all batches, all-reduced.
 
     ``head_terms`` are summed over the first ``head`` samples only, under the keys
     ``"head_" + key`` (the channel scatter behind the appearance basis is taken over a
     bounded number of samples). The totals also hold ``"n_samples"`` and ``"head_samples"``.
+
+    Under torch.distributed the ranks first agree (:func:`~tensorpanda._distributed.agree`)
+    on their data's layout and dtype, on the fit's parameters when ``config`` is given (the
+    first pass of a fit), and on whether every rank's pass succeeded: a rank whose pass
+    failed (e.g. on NaN) still takes part, so every rank raises the same error.
     """
+    if world_size() == 1:
+        return _local_totals(source, terms, head, head_terms)
+    error, totals = None, {}
+    try:
+        totals = _local_totals(source, terms, head, head_terms)
+    except Exception as exc:  # the other ranks must hear of it, or they wait for this one
+        error = exc
+    agree(fit_header(source, config), totals, error, source.context, first=config is not None)
+    totals = all_reduce_sum(totals)
+    if _nonfinite_total(totals):  # the same reduced values on every rank: all raise it
+        raise ValueError(
+            f"the statistics summed over the {world_size()} processes overflow "
+            f"{B.dtype_name(source.context)}: rescale the data or pass it as float64"
+        )
+    return totals
+
+
+def _local_totals(
+    source: BatchSource, terms: Terms, head: int, head_terms: Terms | None
+) -> dict:
+    """This process's pass: the totals of ``terms(Z)`` (and of ``head_terms`` over the first
+    ``head`` samples), each batch checked for non-finite values."""
     totals: dict = {}
     n = 0
     for batch in source:
@@ -174,4 +216,4 @@ def accumulate(
         n += batch.size
     totals["n_samples"] = n
     totals.setdefault("head_samples", 0)
-    return all_reduce_sum(totals)
+    return totals

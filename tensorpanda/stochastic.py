@@ -13,7 +13,7 @@ import tensorly as tl
 
 from . import _backend as B
 from . import quartic
-from ._distributed import world_size
+from ._distributed import raise_on_every_rank, world_size
 from .data import BatchSource
 from .operators import MatrixOperator
 from .params import Config
@@ -25,11 +25,12 @@ from .updates import subspace_objective
 def check_single_process(config: Config) -> None:
     """Refuse a multi-process run: these solvers do not all-reduce across processes."""
     if world_size() > 1:
-        raise ValueError(
+        # raised on every rank, so that no other rank waits for this one in a collective
+        raise_on_every_rank(ValueError(
             f"solver={config.solver!r} does not reduce across processes; with "
             "torch.distributed use solver='mu', 'hals' or 'pgd', whose statistics are "
             "all-reduced"
-        )
+        ))
 
 
 def exact_objective(source: BatchSource, problem: Problem) -> float:

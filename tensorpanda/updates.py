@@ -39,15 +39,21 @@ class Step:
     n_updates: int
 
 
-def _eps(X) -> float:
-    """Machine epsilon of X's dtype (read from one entry, so no full copy to the host)."""
-    return float(np.finfo(tl.to_numpy(X[:1, :1]).dtype).eps)
-
-
 def _safe_divide(num, den, X):
-    """num / den elementwise, with den floored at eps·max(den) (no 0/0, no inf)."""
-    floor = _eps(X) * max(B.scalar(tl.max(den)), np.finfo(np.float32).tiny)
+    """num / den elementwise, with den floored at eps·max(den) (no 0/0, no inf).
+
+    The floor is relative, so the rule does not depend on the data's scale; the dtype's
+    smallest normal number only guards an all-zero den.
+    """
+    info = np.finfo(tl.to_numpy(X[:1, :1]).dtype)
+    floor = max(float(info.eps) * B.scalar(tl.max(den)), float(info.tiny))
     return num / tl.clip(den, floor, None)
+
+
+def _norm(X) -> float:
+    """‖X‖_F without overflow or underflow of the squares: max|X| · ‖X / max|X|‖_F."""
+    peak = B.scalar(tl.max(tl.abs(X)))
+    return peak * B.scalar(tl.norm(X / peak)) if peak > 0 else 0.0
 
 
 def _keep_columns_alive(Y, X):
@@ -165,10 +171,12 @@ def _pgd_step(op, X, K1X, K2X, const, step_size):
     """
     grad = tied_gradient(X, K1X, K2X)
     if step_size is None:
-        x_norm = max(B.scalar(tl.norm(X)), 1e-30)
-        k1 = B.scalar(tl.norm(K1X)) / x_norm
-        k2 = B.scalar(tl.norm(K2X)) / x_norm
-        step_size = 1.0 / max(4 * k1 + 6 * k2 * x_norm**2, 1e-30)
+        # no absolute floors: K scales with the data's square, so the step must follow it
+        # at 1e-30 as at 1e30 (norms taken without overflowing squares)
+        x_norm = _norm(X) or 1.0  # X = 0 is refused upstream; no division by zero
+        k1, k2 = _norm(K1X) / x_norm, _norm(K2X) / x_norm
+        lipschitz = 4 * k1 + 6 * k2 * x_norm**2
+        step_size = 1.0 / lipschitz if lipschitz > 0 else 1.0
     D = _keep_columns_alive(tl.clip(X - step_size * grad, 0, None), X) - X
     t_max = quartic.feasible_step(X, D, EXTRAPOLATION)
     X, K1X, K2X, value, t = _line_step(op, X, D, K1X, K2X, const, t_max)

@@ -91,7 +91,8 @@ def test_edit_refuses_unknown_output_types(capsys, tmp_path):
         str(tmp_path / "f.npz"))
     code, _, err = run(capsys, "edit", str(tmp_path / "f.npz"), "--part", "0",
                        "--appearance", "0", "--alpha", "1", "--out", str(tmp_path / "x.jpg"))
-    assert code == 2 and "do not name their generator" in err
+    # the output is checked first, before the factors and the generator are read
+    assert code == 2 and "--out must end in .png or .gif, not 'x.jpg'" in err
 
 
 def test_bench_runs_the_harness_of_the_benchmarks_package(capsys, monkeypatch):
@@ -203,7 +204,7 @@ def test_option_values_are_typed():
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["layers", "stylegan2"], "pass checkpoint=PATH"),
+        (["layers", "stylegan2"], "pass --checkpoint PATH"),
         (["layers", "--adapter", "stylegan2", "--checkpoint", "missing.pkl"],
          "checkpoint not found"),
         (["layers"], "name the adapter"),
@@ -278,3 +279,215 @@ def test_sampling_options_an_adapter_lacks_are_refused_at_once(capsys):
     code, _, err = run(capsys, "layers", "pggan", "--checkpoint", str(path),
                        "--adapter-arg", "class=1")
     assert code == 2 and "not class-conditional" in err
+
+
+# -- issue 12: bad inputs at the command line -----------------------------------------------
+def _parse_error(capsys, *argv):
+    """An argparse refusal: exit code 2 and its message."""
+    with pytest.raises(SystemExit) as caught:
+        main(list(argv))
+    return caught.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device,message", [
+    ("bogus", "--device bogus is not a torch device"),
+    ("cuda:x", "is not a torch device"),
+    ("meta", "holds no weights"),
+])
+def test_a_bad_device_is_refused_before_anything_loads(capsys, device, message):
+    # the checkpoint does not exist: the device is refused first, not the checkpoint blamed
+    code, _, err = run(capsys, "layers", "stylegan2", "--checkpoint", "missing.pkl",
+                       "--device", device)
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert "Traceback" not in err and "checkpoint" not in err
+
+
+def test_a_missing_gpu_is_named_not_the_checkpoint(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code, _, err = run(capsys, "fit", "--adapter", "stylegan2", "--checkpoint", "missing.pkl",
+                       "--rank", "all", "2", "--out", "o.npz", "--device", "cuda")
+    assert code == 2 and "--device cuda: no CUDA GPU is available" in err, err
+    assert "use --device cpu" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("content,message", [
+    ("truncated", "truncated .npy file"),
+    ("text", "not a readable .npy file"),
+])
+def test_a_broken_npy_is_named_with_its_problem(capsys, tmp_path, content, message):
+    path = tmp_path / "z.npy"
+    np.save(path, np.ones((40, 6, 4, 4)))
+    if content == "truncated":
+        path.write_bytes(path.read_bytes()[:1000])
+    else:
+        path.write_text("hello")
+    code, _, err = run(capsys, "fit", "--data", str(path), "--rank", "all", "2", "--out",
+                       str(tmp_path / "f.npz"))
+    assert code == 2 and message in err and str(path) in err and err.count("\n") == 1, err
+    assert "mmap length" not in err
+
+
+def _no_fit(monkeypatch):
+    """Make any fit fail loudly: the outputs must be refused before it starts."""
+    import tensorpanda as tp
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the fit ran before the output was checked")
+
+    monkeypatch.setattr(tp, "tucker2", boom)
+
+
+@pytest.mark.parametrize("out,message", [
+    ("exists.npz", "exists; pass --overwrite to replace it"),
+    ("factors.txt", "--out must end in .safetensors or .npz"),
+    ("no-folder/f.npz", "does not exist"),
+    ("folder.npz", "is a folder"),
+    ("plain/f.npz", "is a file, not a folder"),
+])
+def test_fit_checks_its_output_before_any_work(capsys, tmp_path, monkeypatch, out, message):
+    np.save(tmp_path / "z.npy", np.ones((10, 6, 4, 4)))
+    (tmp_path / "exists.npz").write_text("mine")
+    (tmp_path / "folder.npz").mkdir()
+    (tmp_path / "plain").write_text("a file")
+    _no_fit(monkeypatch)
+    code, _, err = run(capsys, "fit", "--data", str(tmp_path / "z.npy"), "--rank", "all", "2",
+                       "--out", str(tmp_path / out))
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert (tmp_path / "exists.npz").read_text() == "mine"
+
+
+def test_fit_with_an_adapter_checks_its_output_before_loading(capsys, tmp_path):
+    (tmp_path / "f.npz").write_text("mine")
+    # a missing checkpoint would be the first error if the generator were built first
+    code, _, err = run(capsys, "fit", "--adapter", "stylegan2", "--checkpoint", "missing.pkl",
+                       "--rank", "all", "2", "--out", str(tmp_path / "f.npz"))
+    assert code == 2 and "pass --overwrite" in err and "overwrite=True" not in err, err
+
+
+@pytest.mark.parametrize("command,out,message", [
+    ("edit", "e.png", "pass --overwrite"),
+    ("edit", "e.bmp", "--out must end in .png or .gif"),
+    ("edit", "nowhere/e.gif", "does not exist"),
+    ("localize", "s.png", "pass --overwrite"),
+    ("localize", "s.txt", "--out must end in an image suffix"),
+])
+def test_edit_and_localize_check_their_output_first(capsys, tmp_path, command, out, message):
+    (tmp_path / "e.png").write_text("mine")
+    (tmp_path / "s.png").write_text("mine")
+    extra = ["--part", "0", "--alpha", "1"] if command == "edit" else []
+    # the factors file does not exist: the output is checked before it is read
+    code, _, err = run(capsys, command, str(tmp_path / "missing.npz"), "--appearance", "0",
+                       *extra, "--out", str(tmp_path / out))
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert (tmp_path / "e.png").read_text() == "mine"
+
+
+def test_demo_refuses_a_file_as_its_folder(capsys, tmp_path):
+    (tmp_path / "out").write_text("mine")
+    code, _, err = run(capsys, "demo", "--out", str(tmp_path / "out"), "--samples", "10")
+    assert code == 2 and "is a file" in err and err.count("\n") == 1, err
+    assert "overwrite=True" not in err
+
+
+def test_bench_markdown_is_not_overwritten_without_the_flag(capsys, tmp_path, monkeypatch):
+    calls = []
+    harness = types.ModuleType("tensorpanda.benchmarks.solvers")
+    harness.main = lambda argv: calls.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "tensorpanda.benchmarks.solvers", harness)
+    table = tmp_path / "bench.md"
+    table.write_text("my tables")
+    code, _, err = run(capsys, "bench", "--smoke", "--markdown", str(table))
+    assert code == 2 and "pass --overwrite" in err and calls == [], err
+    assert table.read_text() == "my tables"
+    code, _, err = run(capsys, "bench", "--smoke", "--markdown", str(tmp_path / "no" / "b.md"))
+    assert code == 2 and "does not exist" in err and calls == []
+    code, _, _ = run(capsys, "bench", "--smoke", "--markdown", str(table), "--overwrite")
+    assert code == 0 and calls == [["--smoke", "--markdown", str(table), "--overwrite"]]
+
+
+def test_the_benchmark_script_refuses_an_existing_markdown_before_running(capsys, tmp_path,
+                                                                         monkeypatch):
+    from tensorpanda.benchmarks import solvers
+
+    def boom(*args):
+        raise AssertionError("the benchmark ran before the output was checked")
+
+    for name in ("section_a", "section_b", "section_c"):
+        monkeypatch.setattr(solvers, name, boom)
+    table = tmp_path / "bench.md"
+    table.write_text("my tables")
+    with pytest.raises(SystemExit) as caught:
+        solvers.main(["--smoke", "--markdown", str(table)])
+    assert caught.value.code == 2 and "--overwrite" in capsys.readouterr().err
+    assert table.read_text() == "my tables"
+
+
+def test_messages_speak_the_command_lines_language():
+    from tensorpanda.app.cli import cli_language
+
+    assert cli_language("f.npz exists; pass overwrite=True to replace it") == (
+        "f.npz exists; pass --overwrite to replace it")
+    assert cli_language("stylegan2: pass checkpoint=PATH, a file") == (
+        "stylegan2: pass --checkpoint PATH, a file")
+    assert cli_language("device 'cuda': no GPU; use device 'cpu'") == (
+        "--device cuda: no GPU; use --device cpu")
+    assert cli_language("stopped at max_iter=5 before the objective settled to tol=1e-06; "
+                        "raise max_iter or tol") == (
+        "stopped at --max-iter 5 before the objective settled to --tol 1e-06; "
+        "raise --max-iter or --tol")
+
+
+def test_warnings_speak_the_command_lines_language(capsys, tmp_path):
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).random((20, 6, 4, 4)))
+    code, _, err = run(capsys, "fit", "--data", str(tmp_path / "z.npy"), "--rank", "all", "2",
+                       "--max-iter", "2", "--out", str(tmp_path / "f.npz"))
+    assert code == 0 and "warning: " in err and "--max-iter" in err and "max_iter" not in err
+
+
+def test_info_summarises_arrays_never_as_truncated_text():
+    from tensorpanda.app.cli import _summary
+
+    out = _summary({"ids": np.arange(2000), "few": np.arange(3), "long": list(range(100)),
+                    "x": np.float32(0.5), "bad": float("nan"), "nested": [np.int64(2)],
+                    "mixed": np.array([1.0, np.inf] + [0.0] * 20)})
+    assert out["ids"] == {"shape": [2000], "dtype": "int64", "min": 0, "max": 1999}
+    assert out["few"] == [0, 1, 2] and out["x"] == 0.5 and out["bad"] == "nan"
+    assert out["long"] == {"shape": [100], "dtype": "int64", "min": 0, "max": 99}
+    assert out["nested"] == [2]
+    assert out["mixed"] == {"shape": [22], "dtype": "float64", "min": 0.0, "max": 1.0,
+                            "non_finite": 1}
+    json.dumps(out, allow_nan=False)  # valid JSON
+
+
+def test_info_prints_valid_json_with_a_history_summary(capsys, tmp_path):
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).random((20, 6, 4, 4)))
+    run(capsys, "fit", "--data", str(tmp_path / "z.npy"), "--rank", "all", "2", "--out",
+        str(tmp_path / "f.npz"))
+    code, out, _ = run(capsys, "info", str(tmp_path / "f.npz"))
+    info = json.loads(out)
+    assert code == 0 and info["history"]["iterations"] >= 1 and "..." not in out
+
+
+@pytest.mark.parametrize("alpha", ["nan", "inf", "-inf"])
+def test_edit_refuses_non_finite_strengths(capsys, alpha):
+    code, err = _parse_error(capsys, "edit", "f.npz", "--part", "0", "--appearance", "0",
+                             f"--alpha={alpha}", "--out", "e.png")
+    assert code == 2 and "--alpha: expected a finite number" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["fit", "--data", "z.npy", "--rank", "all", "2", "--out", "o.npz", "--samples", "0"],
+     "--samples: expected a positive integer"),
+    (["fit", "--data", "z.npy", "--rank", "all", "2", "--out", "o.npz", "--batch-size", "-1"],
+     "--batch-size: expected a positive integer"),
+    (["fit", "--data", "z.npy", "--rank", "all", "2", "--out", "o.npz", "--tol", "nan"],
+     "--tol: expected a finite number"),
+    (["localize", "f.npz", "--appearance", "0", "--out", "s.png", "--threshold", "2"],
+     "--threshold: expected a number in [0, 1]"),
+])
+def test_bad_numbers_are_refused_by_the_parser(capsys, argv, message):
+    code, err = _parse_error(capsys, *argv)
+    assert code == 2 and message in err

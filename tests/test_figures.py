@@ -36,6 +36,11 @@ def test_figures_are_written_and_never_overwritten(fitted, tmp_path):
     figures.saliency_figure(images, maps, tmp_path / "sal.png")
     with pytest.raises(ValueError, match=r"\(T, N, 3, H, W\)"):
         figures.edit_strip(images, tmp_path / "bad.png")
+    # written under a temporary name and renamed: nothing else is left in the folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.gif", "parts.png", "s.png",
+                                                          "sal.png"]
+    with pytest.raises(IsADirectoryError, match="is a folder, not a file"):
+        figures.edit_gif(frames, tmp_path, overwrite=True)
 
 
 def test_overlay_shows_the_map_where_it_is_high():

@@ -76,6 +76,13 @@ def test_foreign_files_are_refused(tmp_path):
         tp.load(text)
 
 
+def test_saved_factors_are_checked_as_loaded_ones(fit, tmp_path):
+    bad = tp.Factorization(A=fit.A, P=-fit.P, spatial_shape=fit.spatial_shape)
+    with pytest.raises(ValueError, match="negative entries .*nothing was written"):
+        tp.save(bad, tmp_path / "factors.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_inconsistent_contents_are_refused(fit, tmp_path):
     path = tmp_path / "factors.npz"
     tp.save(fit, path)
@@ -96,6 +103,13 @@ def test_paths_and_names(fit, tmp_path):
         fit.save(tmp_path / "factors.pt")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         fit.save(tmp_path / "no" / "such" / "factors.npz")
+    # a folder in place of the file, a file in place of the folder: named, with the fix
+    (tmp_path / "out.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match="out.npz is a folder, not a file"):
+        fit.save(tmp_path / "out.npz", overwrite=True)
+    (tmp_path / "notes.txt").write_text("notes")
+    with pytest.raises(FileNotFoundError, match="notes.txt is a file, not a folder"):
+        fit.save(tmp_path / "notes.txt" / "factors.npz", overwrite=True)
 
 
 def test_no_pickle_anywhere(fit, tmp_path):
