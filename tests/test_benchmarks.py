@@ -132,3 +132,22 @@ def test_locality_evaluation_smoke(tmp_path):
     assert len(grids) == 2
     for grid in grids:  # the page links each grid, relative to itself
         assert f"](grids/{grid.name})" in text
+
+
+@pytest.mark.slow
+@pytest.mark.backend_independent
+def test_checkout_comparison_smoke():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_checkouts.py"), "--smoke",
+         str(ROOT), str(ROOT)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.strip().splitlines()
+    assert len(rows) == 4  # header, rule, two cases
+    assert all(row.endswith("| yes |") for row in rows[2:])  # the same code: the same fit
+    refused = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_checkouts.py"), str(ROOT)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert refused.returncode == 2 and "two or more folders" in refused.stderr
