@@ -29,6 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._blocks import short_keys
+
 __all__ = ["detect_architecture", "load_state", "read_genforce", "read_pggan", "read_stylegan",
            "read_stylegan2"]
 
@@ -77,7 +79,7 @@ def generator_state(obj: Any, path: Path) -> StateDict:
                     )
                 raise ValueError(
                     f"{path}: not a genforce checkpoint: expected a dict with "
-                    f"'generator_smooth' or 'generator', found keys {_short(list(obj))}{hint}"
+                    f"'generator_smooth' or 'generator', found keys {short_keys(list(obj))}{hint}"
                 )
     else:
         raise ValueError(
@@ -120,7 +122,7 @@ def read_genforce(path: str | PathLike) -> tuple[str, StateDict]:
     if arch is None:
         raise ValueError(
             f"{path}: the generator is not a genforce PGGAN, StyleGAN or StyleGAN2 "
-            f"(keys {_short(sorted(state))})"
+            f"(keys {short_keys(sorted(state))})"
         )
     return arch, state
 
@@ -373,7 +375,9 @@ def read_stylegan2(path: str | PathLike) -> tuple[dict[str, Any], StateDict]:
     for key in [k for k in src if k.endswith(".kernel")]:
         del src[key]
     if src:
-        raise ValueError(f"{path}: StyleGAN2 state dict has unexpected keys {_short(sorted(src))}")
+        raise ValueError(
+            f"{path}: StyleGAN2 state dict has unexpected keys {short_keys(sorted(src))}"
+        )
     base, cmax = channel_table(channels, path)
     mapping_kwargs: dict[str, Any] = dict(num_layers=n_map, layer_features=int(dense0.shape[0]),
                                           lr_multiplier=0.01)
@@ -398,9 +402,9 @@ def load_state(G: nn.Module, state: dict[str, torch.Tensor], path: Path, arch: s
     extra = sorted(set(state) - set(own))
     problems = []
     if missing:
-        problems.append(f"missing keys {_short(missing)}")
+        problems.append(f"missing keys {short_keys(missing)}")
     if extra:
-        problems.append(f"unexpected keys {_short(extra)}")
+        problems.append(f"unexpected keys {short_keys(extra)}")
     problems += [
         f"{k} has shape {tuple(state[k].shape)}, expected {tuple(own[k].shape)}"
         for k in sorted(set(own) & set(state)) if state[k].shape != own[k].shape
@@ -410,7 +414,3 @@ def load_state(G: nn.Module, state: dict[str, torch.Tensor], path: Path, arch: s
     G.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True)
 
 
-def _short(keys: list[Any], limit: int = 8) -> str:
-    """A key list for an error message, cut after ``limit`` names."""
-    shown = ", ".join(str(k) for k in keys[:limit])
-    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")

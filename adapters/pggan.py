@@ -28,14 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._blocks import pixel_norm
+
 __all__ = ["PGGANGenerator"]
 
 _SLOPE = 0.2
-
-
-def _pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Divide each position's feature vector by its root mean square."""
-    return x / torch.sqrt(torch.mean(x**2, dim=1, keepdim=True) + eps)
 
 
 class _Conv(nn.Module):
@@ -62,7 +59,7 @@ class _Conv(nn.Module):
             if self.upsample:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = F.conv2d(x, w, self.bias, padding=self.padding)
-        return _pixel_norm(F.leaky_relu(x, _SLOPE))
+        return pixel_norm(F.leaky_relu(x, _SLOPE))
 
 
 class _ToRGB(nn.Module):
@@ -157,14 +154,14 @@ class PGGANGenerator(nn.Module):
         """Images (N, img_channels, H, W) for latents z (N, z_dim)."""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}")
-        x = _pixel_norm(z)
+        x = pixel_norm(z)
         if self.c_dim:
             if c is None or c.shape != (z.shape[0], self.c_dim):
                 raise ValueError(f"this PGGAN is conditional: pass c of shape (N, {self.c_dim})")
             x = torch.cat([x, c.to(x.dtype)], dim=1)
         # genforce normalises z, appends the label, and normalises the whole input of the
         # first layer again (for an unconditional z a near no-op, kept for equal numerics).
-        x = _pixel_norm(x)[:, :, None, None]
+        x = pixel_norm(x)[:, :, None, None]
         for b in range(self.num_blocks):
             x = getattr(self, f"layer{2 * b}")(x)
             x = getattr(self, f"layer{2 * b + 1}")(x)

@@ -26,6 +26,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ._blocks import short_keys
+
 __all__ = ["read_stylegan2"]
 
 StateDict = dict[str, torch.Tensor]
@@ -48,7 +50,7 @@ def _state(obj: Any, path: Path) -> tuple[StateDict, torch.Tensor | None]:
                 if "generator_smooth" in obj or "generator" in obj else "")
         raise ValueError(
             f"{path}: not a rosinality checkpoint: no 'g_ema' or 'g' state dict "
-            f"(keys {_short(sorted(map(str, obj)))}){hint}"
+            f"(keys {short_keys(sorted(map(str, obj)))}){hint}"
         )
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise ValueError(f"{path}: '{key}' is not a state dict of tensors")
@@ -104,7 +106,7 @@ def read_stylegan2(
         raise ValueError(
             f"{path}: the state dict is not a rosinality StyleGAN2 generator: no "
             f"'input.input' / 'conv1.conv.weight'; looks like {what} "
-            f"(keys {_short(sorted(src))})"
+            f"(keys {short_keys(sorted(src))})"
         )
     src = dict(src)
 
@@ -174,7 +176,9 @@ def read_stylegan2(
             raise ValueError(f"{path}: {key} is not the [1, 3, 3, 1] up-sampling filter; "
                              "other blur kernels are not supported")
     if src:
-        raise ValueError(f"{path}: StyleGAN2 state dict has unexpected keys {_short(sorted(src))}")
+        raise ValueError(
+            f"{path}: StyleGAN2 state dict has unexpected keys {short_keys(sorted(src))}"
+        )
     base, cmax = channel_table(channels, path)
     kwargs: dict[str, Any] = dict(
         z_dim=z_dim,
@@ -189,7 +193,3 @@ def read_stylegan2(
     return kwargs, dst
 
 
-def _short(keys: list[str], limit: int = 8) -> str:
-    """A key list for an error message, cut after ``limit`` names."""
-    shown = ", ".join(keys[:limit])
-    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")

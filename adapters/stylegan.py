@@ -36,16 +36,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._blocks import pixel_norm
+
 __all__ = ["StyleGANGenerator"]
 
 _SLOPE = 0.2
 _SQRT2 = math.sqrt(2.0)
 _FUSED_MIN_RES = 128  # genforce's fused_scale="auto": fused up-convolution from 128 px
-
-
-def _pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Divide each feature vector by its root mean square."""
-    return x / torch.sqrt(torch.mean(x**2, dim=1, keepdim=True) + eps)
 
 
 class _Dense(nn.Module):
@@ -92,7 +89,7 @@ class MappingNetwork(nn.Module):
                     f"this generator is class-conditional: pass c of shape (N, {self.c_dim})"
                 )
             x = torch.cat([x, c.to(x.dtype) @ self.label_weight], dim=1)
-        x = _pixel_norm(x)
+        x = pixel_norm(x)
         for i in range(self.num_layers):
             x = getattr(self, f"dense{i}")(x)
         if self.repeat_w:

@@ -54,6 +54,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._blocks import normalize_2nd_moment, plain, short_keys
+
 __all__ = ["StyleGAN2Generator"]
 
 _LRELU_SLOPE = 0.2
@@ -146,11 +148,6 @@ class FullyConnectedLayer(nn.Module):
         return _bias_act(F.linear(x, w), b, self.activation)
 
 
-def _normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Scale each row to unit mean square (the pixel norm of the mapping input)."""
-    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
-
-
 class MappingNetwork(nn.Module):
     """z (and class label c) -> w, broadcast to num_ws copies; truncation towards w_avg."""
 
@@ -197,7 +194,7 @@ class MappingNetwork(nn.Module):
         if self.z_dim > 0:
             if z.ndim != 2 or z.shape[1] != self.z_dim:
                 raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}")
-            parts.append(_normalize_2nd_moment(z.to(torch.float32)))
+            parts.append(normalize_2nd_moment(z.to(torch.float32)))
         if self.c_dim > 0:
             if c is None:
                 raise ValueError(
@@ -205,7 +202,7 @@ class MappingNetwork(nn.Module):
                 )
             if c.ndim != 2 or c.shape[1] != self.c_dim:
                 raise ValueError(f"c must have shape (N, {self.c_dim}), got {tuple(c.shape)}")
-            parts.append(_normalize_2nd_moment(self.embed(c.to(torch.float32))))
+            parts.append(normalize_2nd_moment(self.embed(c.to(torch.float32))))
         x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
@@ -630,17 +627,8 @@ def _read_nvlabs(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
             f"{path}: G_ema is not a StyleGAN2 generator (found {record.module_name}."
             f"{record.class_name}); use the matching architecture (e.g. 'stylegan3')"
         )
-    kwargs = _plain(record.init_kwargs)
+    kwargs = plain(record.init_kwargs)
     return kwargs, record.state_dict()
-
-
-def _plain(value: Any) -> Any:
-    """Dict subclasses (EasyDict stand-ins) and tuples -> plain dicts and lists."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _load_state(G: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
@@ -657,9 +645,9 @@ def _load_state(G: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> 
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"missing keys {_short(missing)}")
+            parts.append(f"missing keys {short_keys(missing)}")
         if extra:
-            parts.append(f"unexpected keys {_short(extra)}")
+            parts.append(f"unexpected keys {short_keys(extra)}")
         raise ValueError(f"{path}: state dict does not match StyleGAN2: " + "; ".join(parts))
     for key, value in state.items():
         if tuple(value.shape) != tuple(own[key].shape):
@@ -678,7 +666,3 @@ def _has_buffer(G: nn.Module, key: str) -> bool:
     return True
 
 
-def _short(keys: list[str], limit: int = 8) -> str:
-    """A key list for an error message, cut after ``limit`` names."""
-    shown = ", ".join(keys[:limit])
-    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._blocks import normalize_2nd_moment, plain, short_keys
+
 __all__ = ["StyleGAN3Generator"]
 
 _SQRT2 = math.sqrt(2.0)
@@ -41,9 +43,6 @@ _SYNTHESIS_ARGS = frozenset({
     "magnitude_ema_beta",
 })
 _MAPPING_ARGS = frozenset({"num_layers", "lr_multiplier", "w_avg_beta"})
-
-# Shown in error messages: how many missing/unexpected names to list.
-_MAX_KEYS_SHOWN = 8
 
 
 # -- filtering ---------------------------------------------------------------------------
@@ -166,11 +165,6 @@ class _Dense(nn.Module):
         return f"in_features={in_features}, out_features={out_features}, lrelu={self.lrelu}"
 
 
-def _normalize_2nd_moment(x: torch.Tensor) -> torch.Tensor:
-    """Scale each row to unit mean square."""
-    return x * (x.square().mean(1, keepdim=True) + 1e-8).rsqrt()
-
-
 class _Mapping(nn.Module):
     """z (and a class label) -> W, broadcast to ``num_ws`` copies, truncated towards w_avg."""
 
@@ -206,7 +200,7 @@ class _Mapping(nn.Module):
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}")
         dtype = self.w_avg.dtype  # float32 unless the module was converted
-        x = _normalize_2nd_moment(z.to(dtype))
+        x = normalize_2nd_moment(z.to(dtype))
         if self.embed is not None:
             if c is None or c.ndim != 2 or c.shape != (z.shape[0], self.c_dim):
                 got = None if c is None else tuple(c.shape)
@@ -214,7 +208,7 @@ class _Mapping(nn.Module):
                     f"this generator is class-conditional: c must have shape "
                     f"({z.shape[0]}, {self.c_dim}) (one-hot labels), got {got}"
                 )
-            y = _normalize_2nd_moment(self.embed(c.to(dtype)))
+            y = normalize_2nd_moment(self.embed(c.to(dtype)))
             x = torch.cat([x, y], dim=1)
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
@@ -481,22 +475,6 @@ class _Synthesis(nn.Module):
 # -- the generator -----------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """Nested mappings (EasyDict, records' dicts) as plain dicts, sequences as lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _list_keys(keys: set[str]) -> str:
-    """A sorted, shortened list of state-dict names for an error message."""
-    shown = sorted(keys)[:_MAX_KEYS_SHOWN]
-    more = f", ... ({len(keys) - _MAX_KEYS_SHOWN} more)" if len(keys) > _MAX_KEYS_SHOWN else ""
-    return ", ".join(shown) + more
-
-
 class StyleGAN3Generator(nn.Module):
     """The StyleGAN3 generator: mapping network z -> W, synthesis network W+ -> image.
 
@@ -646,7 +624,7 @@ class StyleGAN3Generator(nn.Module):
         >>> H.num_ws
         6
         """
-        kwargs = _plain(dict(init_kwargs))
+        kwargs = plain(dict(init_kwargs))
         try:
             net = cls(**kwargs)
         except (TypeError, ValueError) as error:
@@ -657,9 +635,9 @@ class StyleGAN3Generator(nn.Module):
         if missing or extra:
             parts = []
             if missing:
-                parts.append(f"missing keys: {_list_keys(missing)}")
+                parts.append(f"missing keys: {short_keys(sorted(missing))}")
             if extra:
-                parts.append(f"unexpected keys: {_list_keys(extra)}")
+                parts.append(f"unexpected keys: {short_keys(sorted(extra))}")
             raise ValueError(
                 f"{source}: the weights do not match a StyleGAN3 generator built from its "
                 f"arguments ({'; '.join(parts)})"
