@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._blocks import pixel_norm
+from ._blocks import ToRGB, pixel_norm
 
 __all__ = ["PGGANGenerator"]
 
@@ -61,18 +61,6 @@ class _Conv(nn.Module):
             x = F.conv2d(x, w, self.bias, padding=self.padding)
         return pixel_norm(F.leaky_relu(x, _SLOPE))
 
-
-class _ToRGB(nn.Module):
-    """1x1 convolution to image channels (gain 1)."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(c_out, c_in, 1, 1))
-        self.bias = nn.Parameter(torch.zeros(c_out))
-        self.gain = 1.0 / math.sqrt(c_in)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.gain, self.bias)
 
 
 class PGGANGenerator(nn.Module):
@@ -144,7 +132,7 @@ class PGGANGenerator(nn.Module):
             self.add_module(f"layer{2 * b}", first)
             self.add_module(f"layer{2 * b + 1}",
                             _Conv(channels[b], channels[b], kernel=3, padding=1))
-            self.add_module(f"output{b}", _ToRGB(channels[b], img_channels))
+            self.add_module(f"output{b}", ToRGB(channels[b], img_channels))
             self.feature_layers[f"b{res}.conv0"] = f"layer{2 * b}"
             self.feature_layers[f"b{res}.conv1"] = f"layer{2 * b + 1}"
         self.num_blocks = len(resolutions)

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._blocks import pixel_norm
+from ._blocks import ToRGB, pixel_norm
 
 __all__ = ["StyleGANGenerator"]
 
@@ -206,18 +206,6 @@ class StyleLayer(nn.Module):
         return self.style(_instance_norm(x), w)
 
 
-class _ToRGB(nn.Module):
-    """1x1 convolution to image channels (gain 1)."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(c_out, c_in, 1, 1))
-        self.bias = nn.Parameter(torch.zeros(c_out))
-        self.weight_gain = 1.0 / math.sqrt(c_in)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.weight_gain, self.bias)
-
 
 class SynthesisNetwork(nn.Module):
     """ws (N, num_ws, w_dim) -> image (N, img_channels, H, W)."""
@@ -242,7 +230,7 @@ class SynthesisNetwork(nn.Module):
                 first = StyleLayer(channels[b - 1], c, w_dim, res, kind="up", fused=fused)
             self.add_module(f"layer{2 * b}", first)
             self.add_module(f"layer{2 * b + 1}", StyleLayer(c, c, w_dim, res))
-            self.add_module(f"output{b}", _ToRGB(c, img_channels))
+            self.add_module(f"output{b}", ToRGB(c, img_channels))
 
     def forward(self, ws: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):

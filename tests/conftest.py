@@ -33,3 +33,14 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(params=["float32", "float64"])
 def dtype(request):
     return request.param
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (other test runs share the machine's cores)."""
+    import torch  # here, not at the top: most of the suite runs without torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

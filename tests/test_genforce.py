@@ -18,7 +18,7 @@ from tensorpanda.adapters.pggan import PGGANGenerator
 from tensorpanda.adapters.stylegan import StyleGANGenerator
 from tensorpanda.adapters.stylegan2 import StyleGAN2Generator
 
-pytestmark = pytest.mark.backend_independent
+pytestmark = [pytest.mark.backend_independent, pytest.mark.usefixtures("one_torch_thread")]
 
 DATA = Path(__file__).parent / "data" / "genforce"
 PGGAN = DATA / "pggan32.pth"
@@ -27,12 +27,6 @@ STYLEGAN2 = DATA / "stylegan2_32.pth"
 TOL = 1e-3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _max_abs(a: torch.Tensor, b: np.ndarray) -> float:

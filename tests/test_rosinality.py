@@ -17,19 +17,13 @@ from tensorpanda.adapters import Trace
 from tensorpanda.adapters.rosinality import W_AVG_SAMPLES, read_stylegan2
 from tensorpanda.adapters.stylegan2 import StyleGAN2Generator
 
-pytestmark = pytest.mark.backend_independent
+pytestmark = [pytest.mark.backend_independent, pytest.mark.usefixtures("one_torch_thread")]
 
 DATA = Path(__file__).parent / "data" / "rosinality"
 CKPT = DATA / "stylegan2_32.pt"
 TOL = 1e-3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -21,18 +21,11 @@ from tensorpanda.adapters import Trace  # noqa: E402
 from tensorpanda.adapters.nvlabs_pickle import load_network_pickle  # noqa: E402
 from tensorpanda.adapters.stylegan2 import StyleGAN2Generator  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 DATA = Path(__file__).parent / "data" / "stylegan2"
 NAMES = ["sg2_skip_uncond", "sg2_resnet_cond", "sg2_orig_uncond", "sg3repo_stylegan2"]
 TOLERANCE = 1e-3
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 _CACHE: dict[str, StyleGAN2Generator] = {}
 

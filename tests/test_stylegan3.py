@@ -17,6 +17,8 @@ torch = pytest.importorskip("torch")
 from tensorpanda.adapters import Trace  # noqa: E402
 from tensorpanda.adapters.stylegan3 import StyleGAN3Generator  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 DATA = Path(__file__).parent / "data" / "stylegan3"
 STYLEGAN2_DATA = Path(__file__).parent / "data" / "stylegan2"
 CONFIGS = ["stylegan3-t", "stylegan3-r"]
@@ -29,15 +31,6 @@ SMALL = dict(
     z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
     channel_base=128, channel_max=8, num_layers=4,
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Other test runs share the machine's cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _load(cfg: str) -> StyleGAN3Generator:
