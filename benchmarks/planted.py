@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-LAYOUTS = ("columns", "rows")
+LAYOUTS = ("columns", "rows", "blocks")
 
 
 class Planted:
@@ -22,7 +22,11 @@ class Planted:
     batch from a stream of its own, seeded with ``(seed, start)`` (so it needs an int seed),
     which lets a stream of any length be generated piece by piece, in any order.
     ``layout`` cuts the H×W grid into K runs of ⌈S/K⌉ positions read column by column
-    (``"columns"``: vertical stripes) or row by row (``"rows"``: horizontal bands).
+    (``"columns"``: vertical stripes) or row by row (``"rows"``: horizontal bands), or into
+    K irregular blocks (``"blocks"``: the cells of K random sites, each position joining its
+    nearest site, ties broken at random). ``positive_cores`` draws |G_i| instead of G_i:
+    every part present with one sign, as in post-ReLU features, which mixes the parts in the
+    spatial Gram's eigenvectors.
     """
 
     def __init__(
@@ -36,6 +40,7 @@ class Planted:
         core_scales=None,
         noise: float = 0.1,
         normalize: bool = False,
+        positive_cores: bool = False,
         seed: int | np.random.RandomState | np.random.Generator = 0,
         dtype="float64",
     ):
@@ -47,11 +52,12 @@ class Planted:
         self.channels, self.spatial, self.n_parts = channels, tuple(spatial), n_parts
         self.n_appearances, self.layout, self.noise = n_appearances, layout, noise
         self.normalize, self.seed, self.dtype = normalize, seed, np.dtype(dtype)
+        self.positive_cores = positive_cores
         self.core_scales = None if core_scales is None else np.asarray(core_scales, self.dtype)
         given = isinstance(seed, np.random.RandomState | np.random.Generator)
         self._rng = seed if given else np.random.default_rng(seed)
         self._pool = None
-        labels = self.labels()
+        labels = self._blocks() if layout == "blocks" else self.labels()
         S = labels.size
         # one draw of S values, given out part by part (each part's positions in order)
         order = np.argsort(labels, kind="stable")
@@ -64,6 +70,8 @@ class Planted:
 
     def labels(self) -> np.ndarray:
         """The part of each of the S positions (row-major), shape (S,)."""
+        if self.layout == "blocks":
+            return self._labels.copy()
         H, W = self.spatial
         S, K = H * W, self.n_parts
         run = -(-S // max(K, 1))  # ⌈S/K⌉
@@ -72,6 +80,22 @@ class Planted:
         labels = np.repeat(np.arange(K), run)[:S]
         if self.layout == "columns":
             labels = labels.reshape(W, H).T.reshape(-1)
+        return labels
+
+    def _blocks(self) -> np.ndarray:
+        """Labels of K irregular blocks: the nearest of K distinct random sites (drawn from
+        the model's stream), with a random jitter below one cell to break ties."""
+        H, W = self.spatial
+        K = self.n_parts
+        if not 1 <= K <= H * W:
+            raise ValueError(f"cannot cut {H * W} positions into {K} non-empty blocks")
+        sites = self._rng.choice(H * W, K, replace=False)
+        rows, cols = np.divmod(np.arange(H * W), W)
+        site_rows, site_cols = np.divmod(sites, W)
+        distance = (rows[:, None] - site_rows) ** 2 + (cols[:, None] - site_cols) ** 2
+        distance = distance + self._rng.uniform(0, 0.5, distance.shape)
+        labels = np.argmin(distance, axis=1)  # each site is nearest to itself: no empty block
+        self._labels = labels
         return labels
 
     def sample(self, n: int) -> np.ndarray:
@@ -99,6 +123,8 @@ class Planted:
     def _draw(self, rng, n: int, noise=None) -> np.ndarray:
         """n samples whose cores (then noise, unless given) are drawn from ``rng``."""
         G = self._normal(rng, (n, self.n_appearances, self.n_parts))
+        if self.positive_cores:
+            G = np.abs(G)
         if self.core_scales is not None:
             G = G * self.core_scales
         Z = np.matmul(self.A, G) @ self.P.T

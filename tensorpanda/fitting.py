@@ -48,10 +48,12 @@ def tucker2(data, rank, **params) -> Factorization:
         multiplicative updates, ``pgd`` projected gradient, all on the S×S / C×C statistics
         (see ``docs/solvers.md``); ``adam`` minibatch autograd steps (pytorch and jax
         backends); ``paper`` the original optimiser.
-    init : {"svd", "nndsvd", "random"} or (A, P)
-        ``svd`` (the default): A from the channel scatter's eigenvectors, P from the
-        magnitudes of the spatial Gram's eigenvectors; ``nndsvd``: each eigenvector's larger
-        signed part; ``random``: orthonormalised Gaussian A, uniform P; or initial factors
+    init : {"spa", "svd", "nndsvd", "random"} or (A, P)
+        ``spa`` (the default): A from the channel scatter's eigenvectors, P by successive
+        projections on the spatial Gram's top eigenvectors (one pure position per part:
+        recovers disjoint parts whatever the mixing of the eigenvectors); ``svd``: P from
+        the magnitudes of those eigenvectors; ``nndsvd``: each eigenvector's larger signed
+        part; ``random``: orthonormalised Gaussian A, uniform P; or initial factors
         ``(A, P)`` of shapes (C, R_C) and (S, R_S), either of which may be None.
     appearances : {"orthonormal", "free", "nonnegative"}
         Constraint on A: PandA allows orthonormal or free, Tucker orthonormal or

@@ -2,10 +2,14 @@
 
 - ``"svd"``: A from the top eigenvectors of the channel scatter Σ Z_i Z_iᵀ (HOSVD), P from the
   magnitudes of the top eigenvectors of the spatial Gram Σ Z_iᵀ Z_i.
+- ``"spa"`` (the default): A as for ``"svd"``; P by successive projections on the rows of
+  the spatial Gram's top eigenvectors (:func:`separable_columns`). When parts are (nearly)
+  disjoint, every row of that eigenbasis is a multiple of one of R_S directions, one per
+  part, whatever the mixing of the eigenvectors; SPA finds one row per direction.
 - ``"nndsvd"``: as ``"svd"``, but each eigenvector keeps its larger signed part (NNDSVD,
   Boutsidis & Gallopoulos), zeros filled with a small value so multiplicative updates can move.
 - ``"random"``: A orthonormalised Gaussian, P uniform on [0, 1).
-- a pair ``(A, P)``: the user's factors (either may be None for ``"svd"``).
+- a pair ``(A, P)``: the user's factors (either may be None: that one starts as for ``"spa"``).
 
 Non-negative factors start with unit-norm columns, the scale at which P Pᵀ acts as a projector.
 """
@@ -17,7 +21,7 @@ import tensorly as tl
 
 from . import _backend as B
 
-INITS = ("svd", "nndsvd", "random")
+INITS = ("spa", "svd", "nndsvd", "random")
 
 
 def _unit_columns(X: np.ndarray) -> np.ndarray:
@@ -27,18 +31,53 @@ def _unit_columns(X: np.ndarray) -> np.ndarray:
 
 
 def nonneg_from_eigenvectors(U: np.ndarray, method: str) -> np.ndarray:
-    """Non-negative unit-norm columns from host eigenvectors U: |u| for ``"svd"``, else NNDSVD.
+    """Non-negative unit-norm columns from host eigenvectors U: |u| for ``"svd"``, SPA for
+    ``"spa"`` (:func:`separable_columns`), else NNDSVD.
 
-    NNDSVD keeps the larger in norm of max(u, 0) and max(−u, 0), then fills its zeros with a
-    hundredth of the mean positive entry (a zero entry is locked under multiplicative updates).
+    NNDSVD keeps the larger in norm of max(u, 0) and max(−u, 0). SPA and NNDSVD fill their
+    zeros with a hundredth of the mean positive entry (a zero entry is locked under
+    multiplicative updates).
     """
     if method == "svd":
         return _unit_columns(np.abs(U))
+    if method == "spa":
+        return _fill_zeros(_unit_columns(separable_columns(U)))
     pos, neg = np.maximum(U, 0), np.maximum(-U, 0)
     X = np.where(np.linalg.norm(pos, axis=0) >= np.linalg.norm(neg, axis=0), pos, neg)
-    X = _unit_columns(X)
+    return _fill_zeros(_unit_columns(X))
+
+
+def _fill_zeros(X: np.ndarray) -> np.ndarray:
+    """X with its zeros raised to a hundredth of its mean positive entry."""
     fill = X[X > 0].mean() / 100 if (X > 0).any() else 1.0 / np.sqrt(X.shape[0])
     return np.where(X > 0, X, fill)
+
+
+def successive_projections(U: np.ndarray) -> list[int]:
+    """R row indices of U (n×R) chosen by the successive projection algorithm (Araújo et al.
+    2001; Gillis & Vavasis 2014): take the row of largest norm, project every row onto the
+    orthogonal complement of it, repeat. For U = W M with W ≥ 0 separable (each row of W a
+    multiple of one unit vector e_k), it returns one row per k, robustly to noise."""
+    residual, chosen = U.copy(), []
+    for _ in range(U.shape[1]):
+        norms = np.einsum("ij,ij->i", residual, residual)
+        norms[chosen] = -1.0  # a row once chosen has residual 0 (up to rounding)
+        j = int(np.argmax(norms))
+        chosen.append(j)
+        u = residual[j] / np.sqrt(max(norms[j], np.finfo(float).tiny))
+        residual -= np.outer(residual @ u, u)
+    return chosen
+
+
+def separable_columns(U: np.ndarray) -> np.ndarray:
+    """W ≥ 0 (n×R) with U ≈ W U[J]: each row of U in terms of the SPA rows J, clipped at 0.
+
+    If the parts are disjoint, U = P T for an invertible T, the rows of U lie on R rays (one
+    per part) and W recovers P up to column scales, whichever rotation of the subspace
+    eigh returned. Each column has its pure row J_k at 1, so no column is zero."""
+    J = successive_projections(U)
+    W = U @ np.linalg.pinv(U[J])
+    return np.maximum(W, 0.0)
 
 
 def random_nonneg(shape: tuple, rng: np.random.RandomState) -> np.ndarray:

@@ -37,7 +37,7 @@ PARAMETERS = {
     "rank": REQUIRED,
     "model": "panda",
     "solver": "hals",
-    "init": "svd",
+    "init": "spa",
     "appearances": "orthonormal",
     "tol": 1e-6,
     "max_iter": None,
@@ -98,7 +98,7 @@ def _check_init(init):
         return init
     if not (isinstance(init, (tuple, list)) and len(init) == 2):
         raise ValueError(
-            "init must be 'svd', 'nndsvd', 'random' or a pair (A, P) of initial factors "
+            "init must be 'spa', 'svd', 'nndsvd', 'random' or a pair (A, P) of initial factors "
             f"(either may be None), got {type(init).__name__}"
         )
     return tuple(init)  # a list [A, P] means the same as a tuple: later code tests for a pair

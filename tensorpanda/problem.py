@@ -204,6 +204,6 @@ def _initial_parts(problem: Problem, stats: dict, rng):
     shape = (problem.source.n_positions, problem.rank[1])
     if isinstance(config.init, tuple) and config.init[1] is not None:
         return initialisation.check_user_factor("P", config.init[1], shape, True, ctx)
-    method = config.init if isinstance(config.init, str) else "svd"
+    method = config.init if isinstance(config.init, str) else "spa"
     gram = StreamedOperator(problem.source) if problem.streamed else stats.get("K_S")
     return initialisation.parts_from_gram(method, gram, shape, rng, ctx)

@@ -205,10 +205,24 @@ def _hals_sweep(op, X, K1X, K2X, const):
         N_K2x = tl.dot(X, G[:, k]) - x * g_kk
         target = tl.clip((K1X[:, k] - N_K2x) / g_kk, 0, None)
         target = _keep_columns_alive(tl.reshape(target, (-1, 1)), X)[:, 0]
-        D = _column(tl.zeros_like(X), k, target - x)
-        t_max = quartic.feasible_step(X, D, EXTRAPOLATION)
-        X, K1X, K2X, value, _ = _line_step(op, X, D, K1X, K2X, const, t_max, column=k)
+        X, K1X, K2X, value, t = _column_step(op, X, k, target - x, K1X, K2X, const)
+        if t == 0.0:
+            # the target holds the tied core Z_i x_k fixed, so it need not descend: a
+            # fixed point of the sweep can then be non-stationary. The column's projected
+            # gradient direction always descends unless the column is stationary.
+            g = tied_gradient(X, K1X, K2X)[:, k]
+            x = X[:, k]
+            eta = _norm(x) / (_norm(g) or 1.0)
+            d = tl.clip(x - eta * g, 0, None) - x
+            X, K1X, K2X, value, _ = _column_step(op, X, k, d, K1X, K2X, const)
     return X, K1X, K2X, value
+
+
+def _column_step(op, X, k: int, d, K1X, K2X, const):
+    """Column k of X moved along d by the exact search on the feasible segment."""
+    D = _column(tl.zeros_like(X), k, d)
+    t_max = quartic.feasible_step(X, D, EXTRAPOLATION)
+    return _line_step(op, X, D, K1X, K2X, const, t_max, column=k)
 
 
 # -- Tucker-2 with least-squares cores ---------------------------------------------------------
