@@ -57,6 +57,16 @@ def _numpy_twin(torch_dtype):
         return None
 
 
+def in_host_memory(x) -> bool:
+    """Whether an array lives in host memory: numpy, or a torch or jax array on a CPU."""
+    if is_foreign_torch(x):
+        return x.device.type == "cpu"
+    devices = getattr(x, "devices", None)
+    if callable(devices) and type(x).__module__.startswith("jax"):
+        return all(d.platform == "cpu" for d in devices())
+    return True  # numpy and other array-likes, which are read through numpy
+
+
 def to_host(x) -> np.ndarray:
     """Any array-like (numpy, torch, jax, TensorLy) as a numpy array, without importing torch."""
     if is_foreign_torch(x):

@@ -9,6 +9,7 @@ one-shot iterator.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import sys
 from collections.abc import Iterable, Iterator
@@ -133,6 +134,7 @@ class BatchSource:
         self.n_samples: int | None = None
         self.context: dict | None = None
         self._passes = 0
+        self._pending = None  # the first pass's iterator, after first_raw_batch() peeked
         if self.kind == "array":
             B.check_materialised(data, what="the data tensor")
             self._check_shape(tuple(data.shape), where="the data")
@@ -199,20 +201,49 @@ class BatchSource:
             )
 
     # -- iteration ------------------------------------------------------------------------
-    def _raw_batches(self) -> Iterator:
+    def first_raw_batch(self):
+        """The first batch as given (the array itself for an array), read without losing it:
+        the first pass still starts with it. None if the data yields nothing."""
         if self.kind == "array":
-            n = self.n_samples
-            size = self._batch_size or self._default_batch_size()
-            for start in range(0, n, size):
-                yield self._data[start : start + size]
-        elif self.kind == "callable":
+            return self._data
+        if self._pending is None:
+            if self._passes > 0:
+                raise ValueError("first_raw_batch() is for before the first pass")
+            batches = iter(self._fresh_batches())
+            first = next(batches, None)
+            if first is None:
+                return None
+            self._pending = (first, itertools.chain([first], batches))
+        return self._pending[0]
+
+    def read_through_numpy(self) -> None:
+        """From now on read an array in host memory through one numpy view of it (no copy
+        for numpy and torch; for jax one transfer, instead of one sliced copy per batch)."""
+        if self.kind == "array":
+            self._data = B.to_host(self._data)
+
+    def _fresh_batches(self):
+        if self.kind == "callable":
             produced = self._data()
             if _is_array(produced):
                 raise TypeError(
                     "a data callable must return an iterable of batches; it returned one "
                     "array: pass the array itself instead"
                 )
-            yield from produced
+            return produced
+        return self._data
+
+    def _raw_batches(self) -> Iterator:
+        if self._pending is not None:
+            batches, self._pending = self._pending[1], None
+            yield from batches
+        elif self.kind == "array":
+            n = self.n_samples
+            size = self._batch_size or self._default_batch_size()
+            for start in range(0, n, size):
+                yield self._data[start : start + size]
+        elif self.kind == "callable":
+            yield from self._fresh_batches()
         else:
             if self.kind == "once" and self._passes > 0:
                 raise ValueError(
@@ -263,7 +294,7 @@ class BatchSource:
 
 
 def as_source(data, batch_size: int | None = None) -> BatchSource:
-    """``data`` as a :class:`BatchSource`; a source is returned as is (``batch_size`` ignored)."""
+    """``data`` as a `BatchSource`; a source is returned as is (``batch_size`` ignored)."""
     if isinstance(data, BatchSource):
         return data
     return BatchSource(data, batch_size=batch_size)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .adam import fit_adam
 from .data import BatchSource, as_source
 from .gram import fit_gram
+from .host import fit_on_numpy, runs_on_numpy
 from .paper import fit_paper
 from .params import Config, make_config, signature
 from .result import Factorization
@@ -18,6 +19,8 @@ def fit(source: BatchSource, config: Config) -> Factorization:
         return fit_paper(source, config)
     if config.solver == "adam":
         return fit_adam(source, config)
+    if runs_on_numpy(source):
+        return fit_on_numpy(source, config, fit_gram)
     return fit_gram(source, config)
 
 
@@ -43,11 +46,11 @@ def tucker2(data, rank, **params) -> Factorization:
     model : {"panda", "tucker"}
         ``panda``: PandA's tied core ``A Aᵀ Z_i P Pᵀ``; ``tucker``: free least-squares cores
         ``G_i`` (see ``docs/solvers.md``).
-    solver : {"hals", "mu", "pgd", "adam", "paper"}
-        ``hals`` column-wise updates (the default: fewest iterations), ``mu``
-        multiplicative updates, ``pgd`` projected gradient, all on the S×S / C×C statistics
-        (see ``docs/solvers.md``); ``adam`` minibatch autograd steps (pytorch and jax
-        backends); ``paper`` the original optimiser.
+    solver : {"pgd", "hals", "mu", "adam", "paper"}
+        ``pgd`` projected gradient (the default: fewest passes when R_C < C), ``hals``
+        column-wise updates, ``mu`` multiplicative updates, all on the S×S / C×C
+        statistics with an exact line search (see ``docs/solvers.md``); ``adam`` minibatch
+        autograd steps (pytorch and jax backends); ``paper`` the original optimiser.
     init : {"spa", "svd", "nndsvd", "random"} or (A, P)
         ``spa`` (the default): A from the channel scatter's eigenvectors, P by successive
         projections on the spatial Gram's top eigenvectors (one pure position per part:
@@ -64,9 +67,14 @@ def tucker2(data, rank, **params) -> Factorization:
         Most iterations (a :class:`ConvergenceWarning` if reached). Default: 500 for the
         Gram solvers; for ``adam`` and ``paper`` an iteration is an epoch, default 50 and 1
         (the original makes one pass of N single-sample steps).
-    inner_max_iter : int
-        Most P-updates per iteration when R_C < C (each is cheap: no data pass when the S×S
-        Gram is held).
+    inner_max_iter : int, optional
+        Most P-updates per A-step when R_C < C. Default: 200 while the S×S statistic is
+        held (they cost no pass over the data), 10 when it is streamed (one pass each).
+    smoothness : float
+        Weight of a spatial smoothness prior on the parts (``model="panda"``, Gram solvers):
+        adds λ tr(Pᵀ L P), L the Laplacian of the H×W grid, with λ = smoothness · Σ‖Z_i‖²/S
+        (one value works across layers and scales). 0 (the default) turns it off; about 1
+        removes checkerboard parts at little cost in error (``docs/solvers.md``).
     statistics : {"auto", "gram", "streamed"}
         Hold the S×S Gram, or stream ``K X`` products when S² is too large (auto: hold it
         up to 2 GiB).

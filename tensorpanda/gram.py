@@ -14,12 +14,14 @@ import time
 import numpy as np
 
 from .data import BatchSource
+from .host import one_thread
 from .loop import iterate
 from .models import make_model
 from .operators import MatrixOperator, StreamedOperator
-from .params import Config
+from .params import DEFAULT_INNER_MAX_ITER, Config
 from .problem import Problem, first_pass, start
 from .result import Factorization
+from .smoothness import SmoothedOperator, penalty_weight, roughness
 from .statistics import accumulate
 
 
@@ -33,17 +35,23 @@ def fit_gram(source: BatchSource, config: Config, stats: dict | None = None) -> 
     problem.started, problem.passes_before = started, passes_before
     gram = StreamedOperator(source) if problem.streamed else MatrixOperator(stats["K_S"])
     if problem.appearances_fixed:
-        return fit_fixed_appearances(problem, gram)
-    return fit_alternating(problem, None if problem.streamed else gram)
+        result = fit_fixed_appearances(problem, gram)
+    else:
+        result = fit_alternating(problem, None if problem.streamed else gram)
+    if config.smoothness:
+        _report_prior(result, problem)
+    return result
 
 
 def fit_fixed_appearances(problem: Problem, gram) -> Factorization:
     """P alone on the spatial Gram (an operator, held or streamed): each iteration is one
     P-update with an exact line search, so the objective never increases."""
     model = _model(problem.config)
+    gram = _with_prior(gram, problem)
 
     def one_iteration() -> float:
-        step = model.parts_step(gram, problem.P, problem.sq_norm, 1, -np.inf)
+        with one_thread(problem.source.n_positions):
+            step = model.parts_step(gram, problem.P, problem.sq_norm, 1, -np.inf)
         problem.P = step.X
         return step.objective
 
@@ -55,19 +63,45 @@ def fit_alternating(problem: Problem, initial_gram=None) -> Factorization:
     first pass) P is first fitted as if A Aᵀ = I: a warm start that costs no pass."""
     config, source = problem.config, problem.source
     model = _model(config)
-    inner, tol = config.inner_max_iter, problem.tol
+    inner = config.inner_max_iter or DEFAULT_INNER_MAX_ITER[
+        "streamed" if problem.streamed else "held"]
+    tol = problem.tol
+    C, S = source.n_channels, source.n_positions
     if initial_gram is not None and not isinstance(config.init, tuple):
-        problem.P = model.parts_step(initial_gram, problem.P, problem.sq_norm, inner, tol).X
+        with one_thread(S):
+            problem.P = model.parts_step(_with_prior(initial_gram, problem), problem.P,
+                                         problem.sq_norm, inner, tol).X
 
     def one_iteration() -> float:
         stats = accumulate(source, model.appearance_terms(problem.P))
-        problem.A = model.appearance_step(stats, problem.A, problem.sq_norm, inner, tol).X
-        op = model.parts_operator(source, problem.A, problem.streamed)
-        step = model.parts_step(op, problem.P, problem.sq_norm, inner, tol)
+        with one_thread(C):
+            problem.A = model.appearance_step(stats, problem.A, problem.sq_norm, inner, tol).X
+        op = _with_prior(model.parts_operator(source, problem.A, problem.streamed), problem)
+        with one_thread(S if not problem.streamed else S * S):
+            step = model.parts_step(op, problem.P, problem.sq_norm, inner, tol)
         problem.P = step.X
         return step.objective
 
     return iterate(problem, one_iteration)
+
+
+def _with_prior(op, problem: Problem):
+    """The parts' operator with the smoothness prior folded in (itself when there is none)."""
+    if not problem.config.smoothness:
+        return op
+    source = problem.source
+    weight = penalty_weight(problem.config.smoothness, problem.sq_norm, source.n_positions)
+    return SmoothedOperator(op, weight, source.spatial_shape)
+
+
+def _report_prior(result: Factorization, problem: Problem) -> None:
+    """``info``: the prior's share of the objective (``penalty`` = λ tr(Pᵀ L P)), the fit's
+    error without it (``data_objective``) and λ itself (``smoothness_weight``)."""
+    source = problem.source
+    weight = penalty_weight(problem.config.smoothness, problem.sq_norm, source.n_positions)
+    penalty = weight * roughness(result.P, source.spatial_shape)
+    result.info.update(penalty=penalty, data_objective=result.info["objective"] - penalty,
+                       smoothness_weight=weight)
 
 
 def _model(config: Config):

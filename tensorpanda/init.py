@@ -34,8 +34,8 @@ def nonneg_from_eigenvectors(U: np.ndarray, method: str) -> np.ndarray:
     """Non-negative unit-norm columns from host eigenvectors U: |u| for ``"svd"``, SPA for
     ``"spa"`` (:func:`separable_columns`), else NNDSVD.
 
-    NNDSVD keeps the larger in norm of max(u, 0) and max(−u, 0). SPA and NNDSVD fill their
-    zeros with a hundredth of the mean positive entry (a zero entry is locked under
+    NNDSVD keeps the larger in norm of max(u, 0) and max(−u, 0). SPA and NNDSVD raise their
+    entries to at least a hundredth of the mean entry (a zero entry is locked under
     multiplicative updates).
     """
     if method == "svd":
@@ -48,9 +48,11 @@ def nonneg_from_eigenvectors(U: np.ndarray, method: str) -> np.ndarray:
 
 
 def _fill_zeros(X: np.ndarray) -> np.ndarray:
-    """X with its zeros raised to a hundredth of its mean positive entry."""
-    fill = X[X > 0].mean() / 100 if (X > 0).any() else 1.0 / np.sqrt(X.shape[0])
-    return np.where(X > 0, X, fill)
+    """X with its entries raised to at least a hundredth of its mean entry: no zero (locked
+    under multiplicative updates), and a start that depends continuously on the data (an
+    entry rounding to +1e-17 or to 0 gives the same start)."""
+    fill = X.mean() / 100 if X.any() else 1.0 / np.sqrt(X.shape[0])
+    return np.maximum(X, fill)
 
 
 def successive_projections(U: np.ndarray) -> list[int]:

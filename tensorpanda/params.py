@@ -29,6 +29,10 @@ STATISTICS = ("auto", "gram", "streamed")
 GRAM_MAX_BYTES = 2 * 2**30
 # max_iter=None means: iterations for the Gram solvers, epochs for the stochastic ones (the
 # original optimiser makes one pass of N single-sample steps).
+# inner_max_iter=None: P-updates per A-step when R_C < C. On held statistics they cost no
+# pass over the data, so many of them make each pass count (fewer A-steps, fewer passes);
+# streamed, each costs a pass.
+DEFAULT_INNER_MAX_ITER = {"held": 200, "streamed": 10}
 DEFAULT_MAX_ITER = {"mu": 500, "hals": 500, "pgd": 500, "adam": 50, "paper": 1}
 
 REQUIRED = inspect.Parameter.empty
@@ -36,12 +40,13 @@ REQUIRED = inspect.Parameter.empty
 PARAMETERS = {
     "rank": REQUIRED,
     "model": "panda",
-    "solver": "hals",
+    "solver": "pgd",
     "init": "spa",
     "appearances": "orthonormal",
     "tol": 1e-6,
     "max_iter": None,
-    "inner_max_iter": 20,
+    "inner_max_iter": None,
+    "smoothness": 0.0,
     "statistics": "auto",
     "batch_size": None,
     "basis_samples": 1000,
@@ -121,11 +126,30 @@ def _check_choices(config: Config) -> None:
         )
 
 
+def _check_smoothness(config: Config) -> None:
+    value = config.smoothness
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+        0 <= value < math.inf
+    ):
+        raise ValueError(f"smoothness must be a non-negative number (finite), got {value!r}")
+    if value > 0 and config.solver in STOCHASTIC:
+        raise ValueError(
+            f"smoothness is an option of the Gram solvers ('pgd', 'hals', 'mu'), not of "
+            f"solver={config.solver!r}: choose a Gram solver or leave smoothness at 0"
+        )
+    if value > 0 and config.model != "panda":
+        raise ValueError(
+            "smoothness is available for model='panda' (it shifts the tied core's statistic "
+            "K1 by the grid Laplacian); the free cores of model='tucker' make the fit "
+            "scale-free in P, where the prior has no fixed meaning"
+        )
+
+
 def _check_numbers(config: Config) -> None:
     if not isinstance(config.tol, numbers.Real) or not 0 <= config.tol < math.inf:
         raise ValueError(f"tol must be a non-negative number (finite), got {config.tol!r}")
     _positive_int("max_iter", config.max_iter, allow_none=True)
-    _positive_int("inner_max_iter", config.inner_max_iter)
+    _positive_int("inner_max_iter", config.inner_max_iter, allow_none=True)
     _positive_int("batch_size", config.batch_size, allow_none=True)
     _positive_int("basis_samples", config.basis_samples)
     rate = config.learning_rate
@@ -140,6 +164,7 @@ def validate(config: Config) -> Config:
     init = _check_init(config.init)
     rank = _check_rank(config.rank)
     _check_numbers(config)
+    _check_smoothness(config)
     if config.callback is not None and not callable(config.callback):
         raise TypeError("callback must be callable as callback(state) -> bool")
     B.random_state(config.random_state)  # raises TypeError on a bad seed

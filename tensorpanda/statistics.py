@@ -53,7 +53,7 @@ def gram(X):
     if tl.get_backend() != "numpy" or _THREADS < 2 or rows * tl.shape(X)[1] < PARALLEL_MIN:
         return tl.dot(tl.transpose(X), X)
     blocks = np.array_split(X, _THREADS)
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with blas_controller().limit(limits=1, user_api="blas"):
         parts = list(_pool().map(lambda x: x.T @ x, blocks))
     return sum(parts[1:], parts[0])
 
@@ -64,7 +64,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 @functools.cache
-def _blas_controller():
+def blas_controller():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
@@ -79,14 +79,13 @@ def spatial_gram_terms(Q=None, AtA=None) -> Terms:
         if Q is None:
             K = gram(tl.reshape(Z, (n * C, S)))
             return {"K_S": K, "sq_norm": tl.trace(K)}  # tr(Σ Z_iᵀ Z_i) = Σ‖Z_i‖²
-        Y = tl.matmul(tl.transpose(Q), Z)  # (n, R_C, S): the appearance coordinates
-        R = tl.shape(Q)[1]
-        out = {"K_S": gram(tl.reshape(Y, (n * R, S))), "sq_norm": sq_norm(Z)}
+        # the appearance coordinates Y_iᵀ = Z_iᵀ Q, (n, S, R_C), each product one GEMM
+        # over the whole batch: a batched matmul is n small GEMMs, each of which waits for
+        # the BLAS threads (seconds per pass on a busy machine)
+        Yt = tl.tensordot(Z, Q, axes=([1], [0]))
+        out = {"K_S": _sum_outer(Yt, Yt), "sq_norm": sq_norm(Z)}
         if AtA is not None:
-            T = tl.matmul(AtA, Y)
-            out["K_S2"] = tl.dot(
-                tl.transpose(tl.reshape(Y, (n * R, S))), tl.reshape(T, (n * R, S))
-            )
+            out["K_S2"] = _sum_outer(_times(Yt, AtA), Yt)
         return out
 
     return terms
@@ -97,14 +96,25 @@ def channel_gram_terms(P, D=None, second=None) -> Terms:
     ``"sq_norm"``; with ``second`` also ``"K_C2"`` = Σ_i (Z_i P) second (Z_i P)ᵀ."""
 
     def terms(Z):
-        W = tl.matmul(Z, P)  # (n, C, R_S)
-        WD = W if D is None else tl.matmul(W, D)
-        out = {"K_C": tl.tensordot(WD, W, axes=([0, 2], [0, 2])), "sq_norm": sq_norm(Z)}
+        W = _times(Z, P)  # (n, C, R_S)
+        WD = W if D is None else _times(W, D)
+        out = {"K_C": _sum_outer(WD, W), "sq_norm": sq_norm(Z)}
         if second is not None:
-            out["K_C2"] = tl.tensordot(tl.matmul(W, second), W, axes=([0, 2], [0, 2]))
+            out["K_C2"] = _sum_outer(_times(W, second), W)
         return out
 
     return terms
+
+
+def _times(X, M):
+    """X_i M for every sample of a batch X (n, a, b), as one GEMM: (n·a, b) by M (b, r)."""
+    n, a, b = tl.shape(X)
+    return tl.reshape(tl.dot(tl.reshape(X, (n * a, b)), M), (n, a, tl.shape(M)[1]))
+
+
+def _sum_outer(X, Y):
+    """Σ_i X_i Y_iᵀ for batches X, Y (n, a, r): one GEMM over the samples and columns."""
+    return tl.tensordot(X, Y, axes=([0, 2], [0, 2]))
 
 
 def channel_scatter(Z):

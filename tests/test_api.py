@@ -26,17 +26,23 @@ def _same(a: tp.Factorization, b: tp.Factorization, exact=True):
             np.testing.assert_allclose(host(x), host(y), rtol=1e-6, atol=1e-9)
 
 
-# A value other than the default for every parameter (checked only by the fake fit below).
-NON_DEFAULTS = {
-    "rank": (3, 2), "model": "tucker", "solver": "mu", "init": "random",
-    "appearances": "nonnegative", "tol": 1e-3, "max_iter": 7, "inner_max_iter": 3,
-    "statistics": "streamed", "batch_size": 5, "basis_samples": 11, "learning_rate": 0.5,
-    "random_state": 3, "callback": print,
+# A value other than the default for every parameter, in two valid sets (the smoothness
+# prior is for model="panda", non-negative appearances for model="tucker"); checked only by
+# the fake fit below.
+COMMON = {
+    "rank": (3, 2), "solver": "mu", "init": "random", "tol": 1e-3, "max_iter": 7,
+    "inner_max_iter": 3, "statistics": "streamed", "batch_size": 5, "basis_samples": 11,
+    "learning_rate": 0.5, "random_state": 3, "callback": print,
 }
+NON_DEFAULTS = [
+    {**COMMON, "model": "tucker", "appearances": "nonnegative"},
+    {**COMMON, "appearances": "free", "smoothness": 0.5},
+]
 
 
 @pytest.mark.backend_independent
-def test_function_and_estimator_forward_every_parameter_to_one_fit(monkeypatch):
+@pytest.mark.parametrize("non_defaults", NON_DEFAULTS, ids=["tucker", "panda"])
+def test_function_and_estimator_forward_every_parameter_to_one_fit(monkeypatch, non_defaults):
     """TensorLy's forwarding check: each public entry point hands every parameter, unchanged,
     to the one fitting path (monkeypatched to record what it receives)."""
     from tensorpanda import estimator, fitting
@@ -45,13 +51,16 @@ def test_function_and_estimator_forward_every_parameter_to_one_fit(monkeypatch):
     monkeypatch.setattr(fitting, "fit", lambda source, config: seen.append(config))
     monkeypatch.setattr(estimator, "fit", lambda source, config: seen.append(config))
     monkeypatch.setattr(estimator.Tucker2, "_set", lambda self, result: None)
-    assert set(NON_DEFAULTS) == set(inspect.signature(tp.Tucker2).parameters)
+    parameters = inspect.signature(tp.Tucker2).parameters
+    covered = {k for d in NON_DEFAULTS for k, v in d.items()
+               if k == "rank" or v != parameters[k].default}
+    assert covered == set(parameters)
     Z = np.zeros((4, 3, 2, 2))
-    params = {k: v for k, v in NON_DEFAULTS.items() if k != "rank"}
-    tp.tucker2(Z, NON_DEFAULTS["rank"], **params)
-    tp.Tucker2(NON_DEFAULTS["rank"], **params).fit(Z)
+    params = {k: v for k, v in non_defaults.items() if k != "rank"}
+    tp.tucker2(Z, non_defaults["rank"], **params)
+    tp.Tucker2(non_defaults["rank"], **params).fit(Z)
     assert seen[0] == seen[1]
-    for name, value in NON_DEFAULTS.items():
+    for name, value in non_defaults.items():
         assert getattr(seen[0], name) == value, name
 
 

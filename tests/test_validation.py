@@ -61,7 +61,7 @@ def test_batches_whose_shapes_disagree(Z):
     [
         ({"solver": "als"}, "unknown solver 'als'; choose one of 'mu', 'hals', 'pgd'"),
         ({"model": "cp"}, "unknown model 'cp'; choose one of 'panda', 'tucker'"),
-        ({"init": "nmf"}, "unknown init 'nmf'; choose one of 'svd', 'nndsvd', 'random'"),
+        ({"init": "nmf"}, "unknown init 'nmf'; choose one of 'spa', 'svd', 'nndsvd', 'random'"),
         ({"statistics": "disk"}, "unknown statistics 'disk'"),
         ({"appearances": "nonnegative"}, "not available for model='panda'"),
         ({"model": "tucker", "appearances": "free"}, "not available for model='tucker'"),
