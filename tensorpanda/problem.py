@@ -20,8 +20,14 @@ from . import init as initialisation
 from ._distributed import shared_seed
 from .data import BatchSource
 from .operators import StreamedOperator
-from .params import GRAM_MAX_BYTES, Config, resolve_rank
+from .params import GRAM_MAX_BYTES, STOCHASTIC, Config, resolve_rank
 from .statistics import accumulate, channel_scatter, spatial_gram_terms, sq_norm
+
+# Product passes a streamed fit takes, for the route's cost model: one product per update
+# (the exact line search reuses it); 86 were measured at S = 64×64, C = 256, R_S = 8 and
+# 175-241 on planted 32×32 and 48×48 maps, where streaming also ran below the Gram's
+# flop rate.
+STREAMED_PASSES = 200
 
 # Data whose mean square is below this multiple of the dtype's smallest normal number is
 # refused: the squares of values a thousandth of the data's rms then still keep every digit.
@@ -64,13 +70,35 @@ class Problem:
         return self.source.passes - self.passes_before
 
 
-def use_streamed(config: Config, n_positions: int, context: dict) -> bool:
-    """Whether to stream ``K X`` products rather than hold the S×S Gram (``"auto"``: hold it
-    while its S² entries take at most :data:`~tensorpanda.params.GRAM_MAX_BYTES`)."""
+def use_streamed(config: Config, n_channels: int, n_positions: int, context: dict) -> bool:
+    """Whether to stream ``K X`` products rather than hold the S×S Gram (see :func:`route`)."""
+    return route(config, n_channels, n_positions, context)[0]
+
+
+def route(config: Config, n_channels: int, n_positions: int, context: dict) -> tuple:
+    """(streamed, why): hold the S×S Gram or stream ``K X`` products, and the reason.
+
+    ``statistics="auto"`` compares the flops of the two routes per sample: holding costs
+    2·C·S² once (the Gram of the first pass, after which the updates never read the data
+    again while R_C = C); streaming costs 4·C·S·R_S per product, one product per update, and
+    a fit takes about :data:`STREAMED_PASSES` of them. The Gram is also streamed when its S²
+    entries exceed :data:`~tensorpanda.params.GRAM_MAX_BYTES`.
+    """
+    S, C = n_positions, n_channels
     if config.statistics != "auto":
-        return config.statistics == "streamed"
+        return config.statistics == "streamed", f"statistics={config.statistics!r}"
     itemsize = np.dtype(B.dtype_name(context)).itemsize
-    return n_positions**2 * itemsize > GRAM_MAX_BYTES
+    gram_bytes = S**2 * itemsize
+    if gram_bytes > GRAM_MAX_BYTES:
+        return True, (f"the S×S Gram would take {gram_bytes / 2**30:.1f} GiB, over "
+                      f"{GRAM_MAX_BYTES / 2**30:g} GiB")
+    R_S = int(config.rank[1])
+    held, streamed = 2 * C * S**2, STREAMED_PASSES * 4 * C * S * R_S
+    if streamed < held:
+        return True, (f"streaming ({STREAMED_PASSES} products of 4·C·S·R_S = {streamed:.2g} "
+                      f"flops per sample) is cheaper than the Gram (2·C·S² = {held:.2g})")
+    return False, (f"the Gram (2·C·S² = {held:.2g} flops per sample, once) is cheaper than "
+                   f"streaming (about {STREAMED_PASSES} products of 4·C·S·R_S = {streamed:.2g})")
 
 
 def reads_data_once(config: Config, n_channels: int, n_positions: int, context: dict) -> bool:
@@ -78,7 +106,7 @@ def reads_data_once(config: Config, n_channels: int, n_positions: int, context: 
     the spatial Gram is held."""
     R_C, _ = resolve_rank(config, n_channels, n_positions)
     fixed = R_C == n_channels and (config.model == "tucker" or config.appearances == "orthonormal")
-    return fixed and not use_streamed(config, n_positions, context)
+    return fixed and not use_streamed(config, n_channels, n_positions, context)
 
 
 def first_pass(source: BatchSource, config: Config) -> dict:
@@ -88,7 +116,8 @@ def first_pass(source: BatchSource, config: Config) -> dict:
     only then."""
 
     def terms(Z):
-        if use_streamed(config, tl.shape(Z)[2], source.context):
+        _, C, S = tl.shape(Z)
+        if use_streamed(config, C, S, source.context):
             return {"sq_norm": sq_norm(Z)}
         return spatial_gram_terms()(Z)
 
@@ -126,8 +155,12 @@ def start(source: BatchSource, config: Config, stats: dict, initialise: bool = T
         rank=rank,
         sq_norm=B.scalar(stats["sq_norm"]),
         n_samples=int(stats["n_samples"]),
-        streamed=use_streamed(config, S, source.context),
+        streamed=use_streamed(config, C, S, source.context),
     )
+    if config.solver not in STOCHASTIC:  # the stochastic solvers hold no statistics
+        why = route(config, C, S, source.context)[1]
+        problem.extra_info.update(
+            route="streamed products" if problem.streamed else "held Gram", route_reason=why)
     if initialise:
         # one stream: A's draws, then P's; with random_state=None every rank of a
         # distributed fit draws from rank 0's seed, so that the ranks fit the same factors
