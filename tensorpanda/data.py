@@ -135,6 +135,8 @@ class BatchSource:
         self.context: dict | None = None
         self._passes = 0
         self._pending = None  # the first pass's iterator, after first_raw_batch() peeked
+        # the backend the user's batches are produced under, when a fit runs on another
+        self.producer_backend: str | None = None
         if self.kind == "array":
             B.check_materialised(data, what="the data tensor")
             self._check_shape(tuple(data.shape), where="the data")
@@ -209,8 +211,9 @@ class BatchSource:
         if self._pending is None:
             if self._passes > 0:
                 raise ValueError("first_raw_batch() is for before the first pass")
-            batches = iter(self._fresh_batches())
-            first = next(batches, None)
+            with tl.backend_context(self.producer_backend or tl.get_backend()):
+                batches = iter(self._fresh_batches())
+                first = next(batches, None)
             if first is None:
                 return None
             self._pending = (first, itertools.chain([first], batches))
@@ -259,10 +262,23 @@ class BatchSource:
         per_sample = self.n_channels * self.n_positions * itemsize
         return max(1, BATCH_BYTES // per_sample)
 
+    def _produced(self) -> Iterator:
+        """The raw batches, each produced under ``producer_backend`` when one is set."""
+        if self.producer_backend is None:
+            yield from self._raw_batches()
+            return
+        batches, end = self._raw_batches(), object()
+        while True:
+            with tl.backend_context(self.producer_backend):
+                raw = next(batches, end)
+            if raw is end:
+                return
+            yield raw
+
     def __iter__(self) -> Iterator[Batch]:
         start = 0
         index = 0
-        for raw in self._raw_batches():
+        for raw in self._produced():
             if not _is_array(raw):
                 raise TypeError(
                     f"batch {index} is a {type(raw).__name__}, not an array of shape "

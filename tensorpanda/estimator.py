@@ -13,6 +13,7 @@ from dataclasses import replace
 from .data import BatchSource, as_source
 from .fitting import fit
 from .gram import fit_gram
+from .host import fit_on_numpy, runs_on_numpy
 from .metrics import reconstruction_error
 from .params import PARAMETERS, REQUIRED, Config, make_config, signature
 from .problem import first_pass, reads_data_once
@@ -272,9 +273,13 @@ class Tucker2:
         # the channel scatter behind A covers the first basis_samples samples, as in fit
         seen = total["head_samples"] if total else 0
         head = replace(config, basis_samples=max(config.basis_samples - seen, 0))
-        stats = _accumulate(total, first_pass(source, head), source)
-        self._set(fit_gram(source, config, stats))
-        self._stats = stats
+        def run(source, config):
+            self._stats = _accumulate(total, first_pass(source, head), source)
+            return fit_gram(source, config, self._stats)
+
+        # as fit() does: on a CPU the statistics and the fit are computed on numpy
+        self._set(fit_on_numpy(source, config, run) if runs_on_numpy(source)
+                  else run(source, config))
         return self
 
     def _set(self, result: Factorization) -> None:

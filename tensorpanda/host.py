@@ -35,9 +35,13 @@ def runs_on_numpy(source: BatchSource) -> bool:
     return first is not None and B.in_host_memory(first)
 
 
-def fit_on_numpy(source: BatchSource, config: Config, fit_gram):
-    """``fit_gram(source, config)`` on the numpy backend; the factors (and the callback's)
-    come back in the context the active backend would have given them."""
+def fit_on_numpy(source: BatchSource, config: Config, run):
+    """``run(source, config)`` (a Gram fit) on the numpy backend; the factors (and the
+    callback's) come back in the context the active backend would have given them.
+
+    The user's data is still produced under the user's backend: a generator that builds its
+    batches with ``tl.tensor`` runs as it would outside the fit.
+    """
     first = source.first_raw_batch()
     backend, dtype = tl.get_backend(), solver_dtype_name(first)
     user_context = backend_context(first, dtype)
@@ -46,11 +50,14 @@ def fit_on_numpy(source: BatchSource, config: Config, fit_gram):
         config = replace(config, callback=lambda state: callback(
             replace(state, A=_back(state.A, backend, user_context),
                     P=_back(state.P, backend, user_context))))
-    with tl.backend_context("numpy"):
-        source.read_through_numpy()
-        source.context = backend_context(first, dtype)
-        result = fit_gram(source, config)
-    source.context = user_context
+    source.producer_backend = backend
+    try:
+        with tl.backend_context("numpy"):
+            source.read_through_numpy()
+            source.context = backend_context(first, dtype)
+            result = run(source, config)
+    finally:
+        source.context, source.producer_backend = user_context, None
     result.A = _back(result.A, backend, user_context)
     result.P = _back(result.P, backend, user_context)
     return result
