@@ -15,6 +15,10 @@ edit strength, and its best direction for each region.
   ``sefa_directions`` and ``shift_ws``: StyleGAN, StyleGAN2, StyleGAN3): w + α u in W+ at
   the chosen layers, with SeFa's u from the style-affine weights of those layers and
   GANSpace's from the PCA of sampled w's.
+
+The full evaluation (masked baselines in the same regions, fixed regions, spread over fits,
+measures of what an edit does) builds on these editors: see ``eval_protocol``,
+``eval_masked``, ``eval_measures`` and ``eval_removal`` in this package.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ class Method:
 
 @dataclass
 class Result:
-    """A method's best edit for a region, measured on the evaluation set by :func:`evaluate`."""
+    """A method's best edit for a region, measured on the evaluation set by `evaluate`."""
 
     method: str
     region: str
@@ -197,8 +201,8 @@ def panda_method(gan: Adapter, layer: str, setting: Setting, seed: int):
     """Fit PandA on streamed features; return the method and the fit.
 
     For a region, the candidates paint, into each of the part sets of
-    :func:`overlapping_parts`, the ``n_appearances`` appearances with the largest
-    :func:`~tensorpanda.region_scores` there (signed so that they add what lives there),
+    `overlapping_parts`, the ``n_appearances`` appearances with the largest
+    [`region_scores`][tensorpanda.region_scores] there (signed so that they add what lives there),
     scaled by the mean norm of a channel fibre at the layer (measured on 200 more samples,
     seed ``seed + 7``).
     """

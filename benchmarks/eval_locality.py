@@ -1,51 +1,71 @@
-"""Locality of edits on a generator (DCGAN faces by default): PandA against SeFa and GANSpace.
+"""What PandA's edits add on DCGAN faces: masked baselines, fixed regions, spread over fits.
 
-For several regions (masks from PandA's learned parts, and on DCGAN faces fixed boxes around
-the eyes and the mouth of the aligned 64×64 faces), each method picks its best direction on
-a selection set at a matched edit strength (equal mean change inside the region), and ROIR
-is measured on a separate evaluation set. Prints the table in the layout of the PandA
-paper's Table 1. Any adapter runs it: on a style-based generator SeFa and GANSpace edit W+
-(see tensorpanda.app.locality), and the regions are the masks of PandA's parts.
+For each of ``--seeds`` seeds, PandA is fitted on its own samples and every method edits the
+same regions of the same samples (see tensorpanda.app.eval_protocol):
 
-    python benchmarks/eval_locality.py                       # 500 samples per region
-    python benchmarks/eval_locality.py --smoke               # seconds
-    python benchmarks/eval_locality.py --markdown docs/results.md --figure docs/images/results
-    python benchmarks/eval_locality.py --adapter stylegan2 --checkpoint ffhq.pkl \
-        --layer b32.conv1 --adapter-arg truncation=0.7 --sefa-layers 0:4
+- regions no method chose: boxes fixed once from the mean image (:data:`REGIONS`), and,
+  reported apart and labelled as such, PandA's parts nearest two landmarks;
+- masked feature edits at one feature-space norm: PandA's appearances, random directions,
+  the top principal direction of the region's features, the mean feature difference; each
+  painted into PandA's part most inside the region and into the region itself;
+- SeFa and GANSpace, latent edits at the median whole-image change of the masked edits;
+- each method keeps its direction with the lowest ROIR on selection samples and is measured
+  on other samples: ROIR, change inside, uniform (tint) share, consistency; plus part
+  stability across seeds, and the removal and saliency checks of tensorpanda.app.eval_removal.
+
+``--search`` adds a small one-factor-at-a-time search over PandA's choices (layer, R_S,
+R_C, refinement, the smoothness prior when tucker2 has it): PandA's appearance against a
+random direction in the same part.
+
+    python benchmarks/eval_locality.py --smoke                 # about a minute
+    python benchmarks/eval_locality.py --search --markdown docs/results.md \
+        --figure docs/images/results                           # the page (about 15 min)
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
-import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import tensorpanda as tp
+from tensorpanda.adapters import load
+from tensorpanda.app import eval_report as report
 from tensorpanda.app import figures
-from tensorpanda.app.cli import Generator
-from tensorpanda.app.demo import LANDMARKS, part_near
-from tensorpanda.app.locality import (
-    Setting,
-    evaluate,
-    ganspace_method,
-    panda_method,
-    sefa_method,
+from tensorpanda.app.eval_measures import matched_congruence
+from tensorpanda.app.eval_protocol import (
+    EvalSetting,
+    Region,
+    congruence_between_fits,
+    run_seed,
 )
+from tensorpanda.app.eval_removal import removal_and_saliency
 
-LAYER = "main.5"
-# Boxes (rows, columns) around the eyes and the mouth of the aligned 64×64 faces.
-BOXES = {
-    "eyes (box)": (slice(20, 34), slice(12, 52)),
-    "mouth (box)": (slice(42, 56), slice(20, 44)),
+# Boxes (rows, columns; half-open) fixed once from the mean of 1,000 faces (seed 12345,
+# docs/images/results/regions.png): where the mean face has its eyes, nose and mouth.
+REGIONS = {
+    "eye band": (slice(22, 34), slice(14, 50)),
+    "nose": (slice(34, 46), slice(26, 38)),
+    "mouth": (slice(47, 57), slice(22, 42)),
 }
-PART_REGIONS = {"eyes": LANDMARKS["eyes"], "mouth": LANDMARKS["mouth"],
-                "hair line": (0.08, 0.5), "left cheek": (0.5, 0.2)}
+# PandA's parts reported apart: the part whose mass centre is nearest (row, column) in [0, 1]
+PART_TARGETS = {"PandA part nearest the eyes": (0.44, 0.5),
+                "PandA part nearest the mouth": (0.8, 0.5)}
+SEARCH = {  # name -> changes to the setting
+    "default: main.5, R_S = 8, R_C = C": {},
+    "R_S = 4": {"n_parts": 4},
+    "R_S = 16": {"n_parts": 16},
+    "R_C = 32 < C": {"rank_c": 32},
+    "layer main.8 (128×16×16)": {"layer": "main.8"},
+    "parts refined per sample": {"refine": True},
+}
+MACHINE = "x86_64, 2 shared CPU cores"
 
 
 def box_mask(box, size=(64, 64)) -> np.ndarray:
@@ -55,137 +75,202 @@ def box_mask(box, size=(64, 64)) -> np.ndarray:
     return mask
 
 
+def fixed_regions(names=None) -> list[Region]:
+    """The regions no method chose (all, or those named)."""
+    return [Region(n, box_mask(b)) for n, b in REGIONS.items() if names is None or n in names]
+
+
+def evaluate(gan, setting: EvalSetting, seeds, part_targets=PART_TARGETS, names=None,
+             checks: bool = True):
+    """Every seed's rows, fits, and removal/saliency checks."""
+    def sample(n, seed):
+        return gan.sample_latents(n, seed=seed)
+
+    rows, fits, checked, runs = [], [], {}, []
+    for seed in seeds:
+        run = run_seed(gan, setting, fixed_regions(names), part_targets, seed, sample)
+        rows += run.rows
+        fits.append(run.fit)
+        runs.append(run)
+        if checks:
+            for name, value in removal_and_saliency(gan, setting.layer, run.fit, run).items():
+                checked.setdefault(name, []).append(value)
+    return rows, fits, checked, runs
+
+
+def random_congruence(shape, pairs: int, seed: int = 0) -> list[float]:
+    """Matched congruence of pairs of uniform random non-negative parts: the chance level."""
+    rng = np.random.default_rng(seed)
+    return [matched_congruence(rng.random(shape), rng.random(shape)) for _ in range(pairs)]
+
+
+def search(gan, base: EvalSetting, seeds, only: str | None = None) -> list[str]:
+    """The one-factor-at-a-time search, as Markdown lines (only the choices whose name
+    contains ``only``, if given)."""
+    configs = dict(SEARCH)
+    if "smoothness" in inspect.signature(tp.tucker2).parameters:
+        configs["smoothness prior (smoothness=1.0)"] = {"smoothness": 1.0}
+        configs["layer main.8 with the smoothness prior (smoothness=1.0)"] = {
+            "layer": "main.8", "smoothness": 1.0}
+    configs = {k: v for k, v in configs.items() if only is None or only in k}
+    lines = ["| choice | ROIR: PandA | ROIR: random | consistency: PandA | "
+             "consistency: random | uniform share: PandA | uniform share: random | "
+             "part congruence across fits |", "|---" * 8 + "|"]
+    for name, change in configs.items():
+        setting = replace(base, latent=False, families=("panda", "random"),
+                          paints=("PandA part",), n_select=min(base.n_select, 16),
+                          n_eval=min(base.n_eval, 32), **change)
+        rows, fits, _, _ = evaluate(gan, setting, seeds, part_targets={},
+                                    names=("eye band", "mouth"), checks=False)
+        stats = per_seed_means(rows)
+        congruence = congruence_between_fits(fits)
+        cells = [stats[(m, v)] for v in ("roir", "consistency", "uniform")
+                 for m in ("panda", "random")]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {spread(congruence)} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def per_seed_means(rows) -> dict:
+    """{(method, measure): 'mean ± std'} of each seed's mean over regions."""
+    out = {}
+    for method in {r.method for r in rows}:
+        for measure in ("roir", "consistency", "uniform"):
+            by_seed: dict = {}
+            for r in rows:
+                if r.method == method:
+                    by_seed.setdefault(r.seed, []).append(getattr(r, measure))
+            out[(method, measure)] = spread([np.mean(v) for v in by_seed.values()])
+    return out
+
+
+def spread(values) -> str:
+    """``mean ± std`` (ddof 1) of a list."""
+    x = np.asarray(values, dtype=np.float64)
+    return f"{x.mean():.2f} ± {x.std(ddof=1):.2f}" if len(x) > 1 else f"{x.mean():.2f}"
+
+
 def main(argv=None) -> int:
-    """Run the evaluation, print the table, and write it (and the grids) if asked."""
+    """Run the evaluation, print the page, and write it (and the grids) if asked."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
-    parser.add_argument("--samples", type=int, default=500, help="evaluation samples")
-    parser.add_argument("--markdown", help="write the table to this file")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (about a minute)")
+    parser.add_argument("--seeds", type=int, default=5, help="fits, each on its own samples")
+    parser.add_argument("--search", action="store_true", help="also search PandA's choices")
+    parser.add_argument("--markdown", help="write the page to this file")
     parser.add_argument("--figure", help="write the image grids into this folder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--adapter", default="dcgan-faces", help="the generator")
-    parser.add_argument("--checkpoint", help="its checkpoint file")
-    parser.add_argument("--adapter-arg", action="append", metavar="KEY=VALUE",
-                        help="an adapter option (as for the tensorpanda command)")
-    parser.add_argument("--layer", help=f"PandA's layer (default {LAYER} on DCGAN faces, "
-                                         "else the adapter's default)")
-    parser.add_argument("--sefa-layers", help="style-based generators: W+ indices SeFa "
-                                              "factorises and edits, e.g. 0:4 (default all)")
+    parser.add_argument("--search-only", action="store_true",
+                        help="only the search, printed (e.g. after tucker2 gains an option)")
+    parser.add_argument("--only", help="with --search-only: the choices whose name has this")
     args = parser.parse_args(argv)
-    setting = Setting()
-    n_eval, n_select = args.samples, 100
-    part_regions = PART_REGIONS
+    setting, seeds = EvalSetting(), list(range(args.seeds))
     if args.smoke:
-        setting = Setting(n_directions=2, n_appearances=1, fit_samples=300,
-                          ganspace_samples=400)
-        n_eval, n_select = 24, 12
-        part_regions = {"mouth": LANDMARKS["mouth"]}
-
-    if args.sefa_layers:
-        start, _, stop = args.sefa_layers.partition(":")
-        setting.sefa_layers = (slice(int(start), int(stop)) if stop else
-                               [int(i) for i in start.split(",")])
-    faces = args.adapter == "dcgan-faces"
-    if args.smoke and not faces:
-        setting.batch_size = 8
-    generator = Generator(args.adapter, checkpoint=args.checkpoint, pairs=args.adapter_arg)
-    gan = generator.adapter
-    layer = gan.resolve_layer(args.layer or (LAYER if faces else None))
-    torch.manual_seed(args.seed)
+        setting = EvalSetting(n_fit=200, n_probe=40, n_select=6, n_eval=6, n_candidates=2,
+                              n_directions=1, ganspace_samples=200)
+        seeds = list(range(min(args.seeds, 2)))
     started = time.perf_counter()
-    panda, fit = panda_method(gan, layer, setting, args.seed)
-    methods = [panda, sefa_method(gan, setting), ganspace_method(gan, setting, args.seed)]
-    size = tuple(gan.generate(gan.sample_latents(1)).shape[2:])
-    if faces:
-        regions = {
-            f"{name} (part {part_near(fit, where)})":
-                np.asarray(tp.part_mask(fit, part_near(fit, where), size=size))
-            for name, where in part_regions.items()
-        }
-        regions.update({name: box_mask(box) for name, box in
-                        (BOXES.items() if not args.smoke else list(BOXES.items())[1:])})
-    else:  # no landmarks known: the masks of PandA's first parts
-        regions = {f"part {k}": np.asarray(tp.part_mask(fit, k, size=size))
-                   for k in range(1 if args.smoke else min(4, fit.rank[1]))}
-    selection = generator.sample(n_select, args.seed + 1000)
-    evaluation = generator.sample(n_eval, args.seed + 2000)
-    results = evaluate(methods, regions, selection, evaluation, gan, setting)
+    gan = load("dcgan-faces")
+    if args.search_only:
+        lines = search(gan, setting, seeds, args.only)
+        print("\n".join(lines))
+        print(f"whole run: {(time.perf_counter() - started) / 60:.1f} min")
+        return 0
+    rows, fits, checked, runs = evaluate(gan, setting, seeds)
+    searched = search(gan, setting, seeds) if args.search else []
     total = time.perf_counter() - started
-
-    lines = table(methods, regions, results, setting, n_eval, n_select, total, argv,
-                  gan.name, layer)
-    print("\n".join(lines))
+    lines = page(rows, fits, checked, searched, setting, seeds, total, argv)
     if args.figure:
-        grids = write_figures(Path(args.figure), gan, regions, results, evaluation, setting)
-        lines += figure_links(grids, methods, Path(args.markdown or ".").parent)
+        lines += write_figures(Path(args.figure), gan, rows, runs[0],
+                               Path(args.markdown or ".").parent)
+    print("\n".join(lines))
     if args.markdown:
         Path(args.markdown).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
 
 
-def figure_links(grids: dict, methods, page_folder: Path) -> list[str]:
-    """Markdown image links to the grids, relative to the page that shows them."""
-    order = ", ".join(["the region"] + [m.name for m in methods])
-    lines = ["", f"Each grid shows, row by row: {order}, on the same 6 evaluation samples.", ""]
-    for name, path in grids.items():
-        lines += [f"### {name}", "", f"![{name}]({os.path.relpath(path, page_folder)})", ""]
-    return lines
-
-
-def table(methods, regions, results, setting, n_eval, n_select, total, argv, name, layer):
-    """The results page as Markdown lines: ROIR per method and region, then the chosen edits."""
-    by = {(r.method, r.region): r for r in results}
-    names = list(regions)
-    title = "DCGAN faces" if name == "dcgan-faces" else name
+def page(rows, fits, checked, searched, setting, seeds, total, argv) -> list[str]:
+    """The results page as Markdown lines (tables only; the reading is in results_notes)."""
+    regions = list(dict.fromkeys(r.region for r in rows))
+    command = " ".join(["python", "benchmarks/eval_locality.py",
+                        *(sys.argv[1:] if argv is None else argv)])
+    reference = [f"{np.sqrt((~m).sum() / m.sum()):.2f}"
+                 for m in (box_mask(REGIONS[n]) for n in regions if n in REGIONS)]
+    reference += ["—"] * (len(regions) - len(reference))
     lines = [
-        f"# Locality of edits: PandA, SeFa and GANSpace on {title}",
+        "# What PandA's edits add: masked baselines, fixed regions, spread over fits",
         "",
-        "Command: `" + " ".join(["python", "benchmarks/eval_locality.py",
-                                 *(sys.argv[1:] if argv is None else argv)]) + "`",
+        f"Command: `{command}` (under `nice`). Machine: {MACHINE}; generator `dcgan-faces` "
+        f"(the demo's); whole run: {total / 60:.1f} min.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}. "
-        f"Generator `{name}`; PandA fitted at `{layer}` (R_C = C, R_S = "
-        f"{setting.n_parts}, {setting.fit_samples} samples). Every method picks its best "
-        f"direction per region on {n_select} selection samples, at a matched strength (RMS "
-        f"pixel change {setting.target_change} inside the region); ROIR (lower is more local) "
-        f"is measured on {n_eval} other samples. Whole run: {total:.0f} s.",
+        f"Every number is a mean ± std over {len(seeds)} fits (seeds {seeds[0]}–{seeds[-1]}), "
+        f"each fit on its own {setting.n_fit} samples at `{setting.layer}` (R_S = "
+        f"{setting.n_parts}, R_C = {setting.rank_c or 'C'}), each measured on its own "
+        f"{setting.n_eval} evaluation samples after choosing directions on {setting.n_select} "
+        "other selection samples. Masked edits add t·s·d p̂ᵀ at the layer (d a unit "
+        f"direction, s the mean norm of a channel fibre, t = {setting.strength}): within a "
+        "column and paint map every masked method has the same feature-space norm. PandA and "
+        f"the random direction each try {setting.n_candidates} directions, the top PC both "
+        f"signs, the mean difference one; SeFa and GANSpace try their {setting.n_directions} "
+        "leading directions × 2 signs, each scaled to the median whole-image change of the "
+        "masked edits. Each keeps its lowest-ROIR direction on the selection samples.",
         "",
-        "| method | " + " | ".join(names) + " | time to find directions (s) |",
-        "|---" * (len(names) + 2) + "|",
+        "Regions no method chose (rows, columns of the 64×64 image, half-open), fixed once "
+        "from the mean of 1,000 faces: " + "; ".join(
+            f"{n} {b[0].start}:{b[0].stop}, {b[1].start}:{b[1].stop}"
+            for n, b in REGIONS.items()) + ". The last columns are PandA's own parts (its "
+        "mask p̂ ≥ ¼ upsampled), the footprint of the very map PandA paints: they favour "
+        "masked edits and are reported apart.",
+        "",
     ]
-    for method in methods:
-        cells = []
-        for name in names:
-            mean, std = tp.summarize(by[(method.name, name)].roir)
-            cells.append(f"{mean:.2f} ± {std:.2f}")
-        lines.append(f"| {method.name} | " + " | ".join(cells) + f" | {method.seconds:.2f} |")
-    # A change spread evenly over the image scores sqrt(outside area / inside area): the
-    # ROIR of an edit that ignores the region altogether.
-    uniform = [f"{np.sqrt((~m).sum() / m.sum()):.2f}" for m in regions.values()]
-    lines.append("| uniform change (reference) | " + " | ".join(uniform) + " | |")
-    lines += ["", "The edit each method chose:", "",
-              "| region | method | edit | strength α | inside change |", "|---|---|---|---|---|"]
-    for r in results:
-        lines.append(f"| {r.region} | {r.method} | {r.label} | {r.alpha:.3g} | "
-                     f"{r.inside_change:.3f} |")
+    for measure, title in report.MEASURES.items():
+        lines += [f"## {title}", ""]
+        lines += report.measure_table(rows, regions, measure,
+                                      reference if measure == "roir" else None)
+        lines.append("")
+    lines += ["## PandA's appearance against the masked baselines (counted automatically)",
+              "", *report.verdicts(rows, regions), ""]
+    congruence = congruence_between_fits(fits)
+    chance = random_congruence(np.asarray(fits[0].to_numpy().P).shape, len(congruence))
+    lines += ["## Part stability across fits", "",
+              *report.dict_table({
+                  "matched congruence of parts, every pair of fits": congruence,
+                  "the same for uniform random non-negative parts (chance)": chance}), ""]
+    if checked:
+        lines += ["## Removal and saliency checks", "", *report.dict_table(checked), ""]
+    if searched:
+        lines += ["## Search over PandA's choices", "",
+                  "Eye band and mouth, painted in PandA's part; 16 selection and 32 evaluation "
+                  "samples per fit; each fit's mean over the two regions, then mean ± std over "
+                  "fits.",
+                  "", *searched, ""]
+    notes = Path(__file__).with_name("results_notes.md")
+    if notes.exists():
+        lines += notes.read_text(encoding="utf-8").splitlines()
     return lines
 
 
-def write_figures(folder: Path, gan, regions, results, evaluation, setting) -> dict:
-    """One grid per region (the region, then each method's edit on 6 samples); their paths."""
+def write_figures(folder: Path, gan, rows, run, page_folder: Path) -> list[str]:
+    """The regions on the mean face, and one grid per fixed region (seed 0); Markdown links."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    shown = evaluation[:6]
+    mean = gan.generate(gan.sample_latents(1000, seed=12345), batch_size=250).mean(0)
+    maps = np.stack([box_mask(b).astype(float) for b in REGIONS.values()])
+    tiles = figures.overlay(mean[None].repeat(len(maps), 1, 1, 1), maps, strength=0.5)
+    figures.save_png(figures.grid(tiles, len(maps), upscale=4), folder / "regions.png",
+                     overwrite=True)
+    shown = run.evaluation[:6]
     images = gan.generate(shown)
-    for name, region in regions.items():
-        rows = [figures.overlay(images, region.astype(float), strength=0.5)]
-        for r in (r for r in results if r.region == name):
-            rows.append(figures.images_hwc(r.edit(shown, r.alpha)))
-        slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
-        paths[name] = folder / f"{slug}.png"
-        figures.save_png(figures.grid(np.concatenate(rows), 6, upscale=2), paths[name],
+    lines = ["## The edits, seed 0", "", f"![the fixed regions]"
+             f"({os.path.relpath(folder / 'regions.png', page_folder)})", ""]
+    for name, box in REGIONS.items():
+        chosen = [r for r in rows if r.seed == 0 and r.region == name]
+        tiles = [figures.overlay(images, box_mask(box).astype(float), strength=0.5)]
+        tiles += [figures.images_hwc(r.edit(shown, r.alpha)) for r in chosen]
+        path = folder / f"{name.replace(' ', '-')}.png"
+        figures.save_png(figures.grid(np.concatenate(tiles), 6, upscale=2), path,
                          overwrite=True)
-    return paths
+        order = "; ".join(report.label(r.paint, r.method) for r in chosen)
+        lines += [f"### {name}", "", f"Rows: the region; {order}.", "",
+                  f"![{name}]({os.path.relpath(path, page_folder)})", ""]
+    return lines
 
 
 if __name__ == "__main__":
