@@ -31,12 +31,12 @@ class Tucker2:
     ----------
     rank : (int or None, int)
         (R_C, R_S): number of appearances and of parts; ``R_C=None`` means all C channels.
-    **params
-        The other parameters of :func:`tensorpanda.tucker2`, with the same names, defaults
-        and meaning: ``model``, ``solver``, ``init``, ``appearances``, ``tol``,
-        ``max_iter``, ``inner_max_iter``, ``statistics``, ``batch_size`` (also used by
-        :meth:`transform` and :meth:`score`), ``basis_samples``, ``learning_rate``,
-        ``random_state``, ``callback``. They are stored as given and validated when
+    model, solver, init, appearances, tol, max_iter, inner_max_iter
+        Keyword only: the parameters of :func:`tensorpanda.tucker2`, with the same
+        names, defaults and meaning.
+    statistics, batch_size, basis_samples, learning_rate, random_state, callback
+        Keyword only, as in :func:`tensorpanda.tucker2` (``batch_size`` is also used by
+        :meth:`transform` and :meth:`score`). All are stored as given and validated when
         fitting; :meth:`get_params` and :meth:`set_params` read and change them.
 
     Attributes
@@ -293,7 +293,7 @@ class Tucker2:
         self.n_channels_ = result.n_channels
         self.spatial_shape_ = tuple(result.spatial_shape)
         self.n_features_in_ = result.n_channels * result.n_positions
-        self.reconstruction_err_ = max(result.objective, 0.0) ** 0.5
+        self.reconstruction_err_ = max(result.data_objective, 0.0) ** 0.5
 
     def _fitted(self) -> Factorization:
         if not hasattr(self, "factorization_"):

@@ -48,7 +48,8 @@ class Factorization:
     ``Z_i ≈ A (Aᵀ Z_i P) Pᵀ``; for ``model="tucker"`` (free least-squares cores) by
     ``Z_i ≈ A G_i Pᵀ`` with ``G_i = A⁺ Z_i (P⁺)ᵀ``.
 
-    Usually made by :func:`tucker2`, :class:`Tucker2` or :func:`load` rather than by hand.
+    Usually made by [`tucker2`][tensorpanda.tucker2], [`Tucker2`][tensorpanda.Tucker2] or
+    [`load`][tensorpanda.load] rather than by hand.
 
     Attributes
     ----------
@@ -58,7 +59,7 @@ class Factorization:
         column, P ≥ 0).
     model : {"panda", "tucker"}
         The model the factors were fitted for (default "panda"); it sets how
-        :meth:`transform` computes the cores.
+        [`transform`][tensorpanda.Factorization.transform] computes the cores.
     appearances : {"orthonormal", "free", "nonnegative"}
         The constraint the fit put on A (default "orthonormal").
     spatial_shape : tuple of int
@@ -111,14 +112,41 @@ class Factorization:
 
     @property
     def objective(self) -> float:
-        """The final objective Σ_i ‖Z_i − Ẑ_i‖²_F (``info["objective"]``; NaN if absent)."""
+        """The final objective Σ_i ‖Z_i − Ẑ_i‖²_F, plus λ tr(Pᵀ L P) with a smoothness
+        prior (``info["objective"]``, the quantity the fit lowers; NaN if absent)."""
         return float(self.info.get("objective", np.nan))
 
     @property
+    def data_objective(self) -> float:
+        """Σ_i ‖Z_i − Ẑ_i‖²_F alone: the objective without a smoothness prior's penalty."""
+        return float(self.info.get("data_objective", self.objective))
+
+    @property
     def relative_error(self) -> float:
-        """‖Z − Ẑ‖_F / ‖Z‖_F over the fitted data."""
+        """‖Z − Ẑ‖_F / ‖Z‖_F over the fitted data (without a smoothness prior's penalty)."""
         sq_norm = self.info.get("sq_norm", np.nan)
-        return float(np.sqrt(max(self.objective, 0.0) / sq_norm)) if sq_norm else np.nan
+        return float(np.sqrt(max(self.data_objective, 0.0) / sq_norm)) if sq_norm else np.nan
+
+    def __repr__(self) -> str:
+        """One line: shapes, model, solver, objective and convergence, never the arrays.
+
+        >>> import numpy as np, tensorpanda as tp
+        >>> fit = tp.tucker2(np.random.default_rng(0).random((30, 5, 3, 3)), rank=(4, 2))
+        >>> repr(fit).startswith("Factorization(A: 5×4, P: 9×2 (parts 2×3×3), model='panda'")
+        True
+        """
+        (C, R_C), (S, R_S) = tl.shape(self.A), tl.shape(self.P)
+        fields = [f"A: {C}×{R_C}",
+                  f"P: {S}×{R_S} (parts {'×'.join(map(str, (R_S, *self.spatial_shape)))})",
+                  f"model={self.model!r}", f"appearances={self.appearances!r}"]
+        info = self.info
+        if "solver" in info:
+            fields.append(f"solver={info['solver']!r}")
+        if "objective" in info:
+            fields.append(f"objective={self.objective:.4g}")
+            fields.append(f"relative_error={self.relative_error:.4g}")
+        fields += [f"{k}={info[k]!r}" for k in ("n_iter", "converged") if k in info]
+        return f"Factorization({', '.join(fields)})"
 
     # -- cores -------------------------------------------------------------------------------
     def _projections(self):
@@ -138,7 +166,7 @@ class Factorization:
 
         Parameters
         ----------
-        data : array (N, C, S) or (N, C, H, W), or any source :func:`tucker2` accepts
+        data : array (N, C, S) or (N, C, H, W), or any source `tucker2` accepts
             The samples; C and S = H·W must match the fitted factors. Moved to the
             backend, dtype and device of ``A``.
         batch_size : int, optional
@@ -202,8 +230,8 @@ class Factorization:
         Parameters
         ----------
         cores : tensor of shape (N, R_C, R_S)
-            Cores G_i, e.g. from :meth:`transform` (possibly edited); moved to the backend
-            of ``A``.
+            Cores G_i, e.g. from [`transform`][tensorpanda.Factorization.transform] (possibly
+            edited); moved to the backend of ``A``.
 
         Returns
         -------
@@ -252,10 +280,11 @@ class Factorization:
 
         Parameters
         ----------
-        data : array (N, C, S) or (N, C, H, W), or any source :func:`tucker2` accepts
+        data : array (N, C, S) or (N, C, H, W), or any source `tucker2` accepts
             The samples; C and S must match the fitted factors.
         batch_size : int, optional
-            Samples per batch when ``data`` is an array (see :meth:`transform`).
+            Samples per batch when ``data`` is an array (see
+            [`transform`][tensorpanda.Factorization.transform]).
 
         Returns
         -------
@@ -294,8 +323,9 @@ class Factorization:
         An existing file is kept unless ``overwrite=True``.
 
         The file is written under a temporary name and moved into place, so an interrupted
-        save leaves no half-written file (see :func:`tensorpanda.save`). The factors are
-        checked as :meth:`load` checks a file before anything is written.
+        save leaves no half-written file (see [`tensorpanda.save`][tensorpanda.save]). The factors
+        are checked as [`load`][tensorpanda.Factorization.load] checks a file before anything is
+        written.
 
         Parameters
         ----------
@@ -313,9 +343,9 @@ class Factorization:
         Raises
         ------
         ValueError
-            If the suffix is neither ``.safetensors`` nor ``.npz``, or :meth:`load` would
-            refuse the factors (NaN or inf, negative parts, a spatial shape that does not
-            match ``P``, an unknown model, ...).
+            If the suffix is neither ``.safetensors`` nor ``.npz``, or
+            [`load`][tensorpanda.Factorization.load] would refuse the factors (NaN or inf, negative
+            parts, a spatial shape that does not match ``P``, an unknown model, ...).
         FileExistsError
             If ``path`` exists and ``overwrite`` is False.
         IsADirectoryError
@@ -348,7 +378,8 @@ class Factorization:
 
     @classmethod
     def load(cls, path) -> Factorization:
-        """Read factors written by :meth:`save` (onto the active backend).
+        """Read factors written by [`save`][tensorpanda.Factorization.save] (onto the active
+        backend).
 
         The file is checked to be a complete tensorpanda factors file with consistent
         arrays before anything is returned.
@@ -356,8 +387,8 @@ class Factorization:
         Parameters
         ----------
         path : str or os.PathLike
-            A ``.safetensors`` or ``.npz`` file written by :meth:`save` or
-            :func:`tensorpanda.save`.
+            A ``.safetensors`` or ``.npz`` file written by [`save`][tensorpanda.Factorization.save]
+            or [`tensorpanda.save`][tensorpanda.save].
 
         Returns
         -------

@@ -31,7 +31,8 @@ def penalty_weight(smoothness: float, sq_norm: float, n_positions: int) -> float
 def grid_laplacian(spatial_shape: tuple) -> np.ndarray:
     """The S×S Laplacian of a 1-D or 2-D grid with 4-neighbours (for tests and figures)."""
     S = int(np.prod(spatial_shape))
-    return laplacian_times(np.eye(S), spatial_shape)
+    with tl.backend_context("numpy"):
+        return laplacian_times(np.eye(S), spatial_shape)
 
 
 def laplacian_times(X, spatial_shape: tuple):
