@@ -2,13 +2,13 @@
 
 An adapter wraps a pretrained generator and answers what PandA needs from it: sample
 latents, stream the feature maps of a named layer, and generate images with those feature
-maps edited. Capture and re-injection use forward hooks (:class:`Trace`), so a zero edit
+maps edited. Capture and re-injection use forward hooks ([`Trace`][adapters.Trace]), so a zero edit
 gives bit-for-bit the plain forward pass.
 
 Importing this package imports no generator package and reads no weights: the built-in
 adapters (``"dcgan-faces"``, ``"biggan"``, and from checkpoint files ``"stylegan2"``,
-``"stylegan3"``, ``"stylegan"``, ``"pggan"``: :mod:`tensorpanda.adapters.style`) are
-loaded by :func:`load`.
+``"stylegan3"``, ``"stylegan"``, ``"pggan"``: `tensorpanda.adapters.style`) are
+loaded by [`load`][adapters.load].
 
 Examples
 --------

@@ -1,12 +1,12 @@
-"""The :class:`Adapter` base class: what a generator must tell tensorpanda.
+"""The [`Adapter`][adapters.Adapter] base class: what a generator must tell tensorpanda.
 
 A new architecture fills three things in: a layer table (the dotted names of the modules
-whose outputs are feature maps), a latent sampler (:meth:`Adapter._sample_z`), and how to
-call the generator and turn its output into images (:meth:`Adapter._forward`,
-:meth:`Adapter._to_image`). Everything else, capture, re-injection, batching, validation,
-comes from this class through forward hooks (:class:`~tensorpanda.adapters.hooks.Trace`).
-This module runs the generator; which modules are feature layers (:mod:`.layers`) and the
-weight SeFa reads (:mod:`.projection`) live beside it.
+whose outputs are feature maps), a latent sampler (`Adapter._sample_z`), and how to
+call the generator and turn its output into images (`Adapter._forward`,
+`Adapter._to_image`). Everything else, capture, re-injection, batching, validation,
+comes from this class through forward hooks ([`Trace`][adapters.hooks.Trace]).
+This module runs the generator; which modules are feature layers (`layers`) and the
+weight SeFa reads (`projection`) live beside it.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ class Adapter:
     """A pretrained generator seen as latents -> feature maps at named layers -> images.
 
     Subclasses pass the generator, the latent shape and the layer table to ``__init__``
-    and implement :meth:`_sample_z` and :meth:`_forward` (and :meth:`_to_image` when the
+    and implement `_sample_z` and `_forward` (and `_to_image` when the
     output is not a Tanh image in ``[-1, 1]``). Conditional generators set
-    :attr:`num_classes`; generators that take a truncation value set
-    :attr:`has_truncation`.
+    `num_classes`; generators that take a truncation value set
+    [`has_truncation`][adapters.Adapter.has_truncation].
 
     Parameters
     ----------
@@ -61,7 +61,7 @@ class Adapter:
     default_layer : str, optional
         Layer used when none is given; by default the middle one of the table.
     name : str, optional
-        Overrides the class attribute :attr:`name`.
+        Overrides the class attribute [`name`][adapters.Adapter.name].
 
     Attributes
     ----------
@@ -76,7 +76,7 @@ class Adapter:
 
     Examples
     --------
-    The built-in adapters are subclasses, made by :func:`~tensorpanda.adapters.load`:
+    The built-in adapters are subclasses, made by [`load`][adapters.load]:
 
     >>> from tensorpanda.adapters import Adapter, load
     >>> gan = load("dcgan-faces")
@@ -87,7 +87,7 @@ class Adapter:
      'main.11': (64, 32, 32)}
 
     A new architecture subclasses it, here for a toy generator (or is wrapped without a
-    class by :class:`~tensorpanda.adapters.GenericAdapter`):
+    class by [`GenericAdapter`][adapters.GenericAdapter]):
 
     >>> import torch
     >>> from torch import nn
@@ -386,13 +386,14 @@ class Adapter:
         Parameters
         ----------
         layer : str or None
-            A key of :attr:`layers`, a key of :attr:`aliases`, or ``None`` for
-            :attr:`default_layer`.
+            A key of [`layers`][adapters.Adapter.layers], a key of
+            [`aliases`][adapters.Adapter.aliases], or ``None`` for
+            [`default_layer`][adapters.Adapter.default_layer].
 
         Returns
         -------
         str
-            A key of :attr:`layers`.
+            A key of [`layers`][adapters.Adapter.layers].
 
         Raises
         ------
@@ -455,9 +456,9 @@ class Adapter:
         Parameters
         ----------
         latents : Latents or torch.Tensor
-            Inputs, e.g. from :meth:`sample_latents`.
+            Inputs, e.g. from [`sample_latents`][adapters.Adapter.sample_latents].
         layer : str, optional
-            Layer name or alias; :attr:`default_layer` if omitted.
+            Layer name or alias; [`default_layer`][adapters.Adapter.default_layer] if omitted.
         batch_size : int, default 64
         progress : bool, optional
             Show a tqdm bar; ``None`` shows it only on a terminal.
@@ -466,7 +467,7 @@ class Adapter:
         -------
         FeatureStream
             Re-iterable; each pass yields float32 ``(B, C, H, W)`` tensors on
-            :attr:`device` and gives the same batches.
+            [`device`][adapters.Adapter.device] and gives the same batches.
 
         Examples
         --------
@@ -513,8 +514,8 @@ class Adapter:
 
             With a zero delta, or a callable returning its input, the images are
             bit-for-bit those of the plain forward pass. Re-injecting features captured
-            by :meth:`features` is bit-for-bit too when both use the same ``batch_size``;
-            with another batch size matrix kernels may round differently (~1e-7).
+            by [`features`][adapters.Adapter.features] is bit-for-bit too when both use the same
+            ``batch_size``; with another batch size matrix kernels may round differently (~1e-7).
         batch_size : int, default 64
         progress : bool, optional
             Show a tqdm bar; ``None`` shows it only on a terminal.
@@ -522,7 +523,7 @@ class Adapter:
         Returns
         -------
         torch.Tensor
-            ``(N, 3, H, W)`` float32 in ``[0, 1]`` on :attr:`device`.
+            ``(N, 3, H, W)`` float32 in ``[0, 1]`` on [`device`][adapters.Adapter.device].
 
         Examples
         --------
@@ -641,13 +642,14 @@ class Adapter:
         """Weight matrix ``W`` (out_features x latent_dim) of the first operation on ``z``.
 
         SeFa's directions are the eigenvectors of ``Wᵀ W``. The module is
-        :attr:`latent_module` or, if that is ``None``, the first ``Linear``,
+        `latent_module` or, if that is ``None``, the first ``Linear``,
         ``ConvTranspose2d`` or 1x1 ``Conv2d`` that receives ``z`` itself in a dry run.
 
         Returns
         -------
         torch.Tensor
-            float32, on :attr:`device`; column ``j`` is the output direction of ``z_j``.
+            float32, on [`device`][adapters.Adapter.device]; column ``j`` is the output direction of
+            ``z_j``.
 
         Examples
         --------

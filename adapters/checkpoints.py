@@ -4,7 +4,7 @@ Three formats are recognised from the file itself, without executing anything fr
 
 - ``"nvlabs-pickle"``: a plain pickle (stylegan2-ada-pytorch, stylegan3) whose top-level
   dict holds ``G_ema`` as a persistent object; read with
-  :func:`tensorpanda.adapters.nvlabs_pickle.load_network_pickle`. Detection only scans the
+  `tensorpanda.adapters.nvlabs_pickle.load_network_pickle`. Detection only scans the
   pickle's opcodes.
 - ``"genforce"``: a ``torch.save`` dict with ``generator_smooth`` or ``generator`` state
   dicts (genforce model zoo ``.pth``).
@@ -116,7 +116,7 @@ def detect_format(path: str | PathLike[str]) -> str:
     Returns
     -------
     str
-        One of :data:`FORMATS`.
+        One of `FORMATS`.
 
     Raises
     ------

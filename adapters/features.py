@@ -29,7 +29,7 @@ class FeatureStream:
     Another batch size gives the same values up to float rounding: CPU matrix kernels may
     sum in another order for another batch shape.
 
-    Made by :meth:`Adapter.features`; not meant to be built directly.
+    Made by [`Adapter.features`][adapters.Adapter.features]; not meant to be built directly.
 
     Parameters
     ----------

@@ -37,8 +37,9 @@ class GenericAdapter(Adapter):
         ``generator(z)``, e.g. ``lambda g, lat: g(lat.z, lat.condition)``.
     default_layer : str, optional
     latent_module : str, optional
-        Dotted name of the first module acting on ``z``, for :meth:`latent_projection`
-        (found by a dry run if omitted).
+        Dotted name of the first module acting on ``z``, for
+        [`latent_projection`][adapters.GenericAdapter.latent_projection] (found by a dry run if
+        omitted).
 
     Examples
     --------

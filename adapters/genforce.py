@@ -11,9 +11,9 @@ leave no trace in the weights (the mapping learning-rate multiplier, a final tan
 StyleGAN's fused up-convolution) take genforce's defaults and can be overridden.
 
 Three readers give ``(init_kwargs, state_dict)`` for this project's networks:
-:func:`read_pggan` (:class:`.pggan.PGGANGenerator`), :func:`read_stylegan`
-(:class:`.stylegan.StyleGANGenerator`) and :func:`read_stylegan2`
-(:class:`.stylegan2.StyleGAN2Generator`, whose parameter names follow the NVlabs pickles:
+`read_pggan` (`pggan.PGGANGenerator`), `read_stylegan`
+(`stylegan.StyleGANGenerator`) and `read_stylegan2`
+(`stylegan2.StyleGAN2Generator`, whose parameter names follow the NVlabs pickles:
 the genforce names are mapped onto them; genforce's StyleGAN2-ADA port has the same keys
 and is read the same way).
 """
@@ -164,7 +164,7 @@ def _get(state: Mapping[str, torch.Tensor], key: str, path: Path, arch: str) -> 
 
 
 def read_pggan(path: str | PathLike, **overrides: Any) -> tuple[dict[str, Any], StateDict]:
-    """Init kwargs of :class:`.pggan.PGGANGenerator` and the state dict of a genforce file.
+    """Init kwargs of `pggan.PGGANGenerator` and the state dict of a genforce file.
 
     ``overrides`` (``c_dim``, ``final_tanh``, ``fused_scale``) replace inferred values.
     """
@@ -202,7 +202,7 @@ def read_pggan(path: str | PathLike, **overrides: Any) -> tuple[dict[str, Any], 
 
 
 def read_stylegan(path: str | PathLike, **overrides: Any) -> tuple[dict[str, Any], StateDict]:
-    """Init kwargs of :class:`.stylegan.StyleGANGenerator` and the state dict.
+    """Init kwargs of `stylegan.StyleGANGenerator` and the state dict.
 
     ``overrides`` (``mapping_lr_multiplier``, ``fused_scale``, ``final_tanh``) replace the
     genforce defaults (0.01, ``"auto"``: fused at 128 px and above, False).
@@ -282,7 +282,7 @@ def channel_table(channels: Mapping[int, int], path: Path) -> tuple[int, int]:
 
 
 def read_stylegan2(path: str | PathLike) -> tuple[dict[str, Any], StateDict]:
-    """Init kwargs and state dict of :class:`.stylegan2.StyleGAN2Generator` from genforce.
+    """Init kwargs and state dict of `stylegan2.StyleGAN2Generator` from genforce.
 
     genforce names are mapped onto the NVlabs ones (``synthesis.layer{i}`` ->
     ``synthesis.b{res}.conv0/conv1``, ``output{k}`` -> ``b{res}.torgb``, ``mapping.dense{i}``

@@ -1,6 +1,6 @@
 """Read or replace the output of one named module during a forward pass.
 
-A :class:`Trace` registers a single forward hook on the module found by its dotted name,
+A [`Trace`][adapters.Trace] registers a single forward hook on the module found by its dotted name,
 only while the ``with`` block runs. Because the generator's own ``forward`` stays
 untouched, capture and re-injection are exact by construction: a hook that returns the
 output unchanged leaves every later computation bit-for-bit the same, including skip
@@ -28,7 +28,8 @@ _MAX_NAMES_SHOWN = 40
 # A BaseException, so that an ``except Exception`` inside the generator's own code cannot
 # swallow it and carry on computing.
 class _StopForward(BaseException):
-    """Raised by a hook to end the forward pass; caught by the :class:`Trace` that raised it."""
+    """Raised by a hook to end the forward pass; caught by the [`Trace`][adapters.Trace] that raised
+    it."""
 
     def __init__(self, trace: Trace) -> None:
         super().__init__(f"forward pass stopped after {trace.layer!r}")
@@ -71,9 +72,9 @@ class Trace:
     model : torch.nn.Module
         The network that will be run inside the ``with`` block.
     layer : str
-        Dotted name of the module whose output to trace (see :func:`find_module`).
+        Dotted name of the module whose output to trace (see `find_module`).
     retain_output : bool, default False
-        Keep the module's output (after ``edit_output``) as :attr:`output`.
+        Keep the module's output (after ``edit_output``) as [`output`][adapters.Trace.output].
     clone : bool, default True
         With ``retain_output``, keep a detached clone rather than a detached view, so that
         later in-place operations (e.g. ``ReLU(inplace=True)``) cannot change it. A view is
@@ -203,7 +204,7 @@ def forward_hooks(model: nn.Module) -> dict[str, int]:
     """Count the forward hooks registered on each module of a tree.
 
     Forward *pre*-hooks are not counted: ``torch.nn.utils.spectral_norm`` installs them
-    for good, and a :class:`Trace` never does.
+    for good, and a [`Trace`][adapters.Trace] never does.
 
     Parameters
     ----------
@@ -244,7 +245,7 @@ def assert_no_hooks(model: nn.Module) -> None:
     Raises
     ------
     AssertionError
-        If :func:`forward_hooks` finds a hook; the message names the modules.
+        If [`forward_hooks`][adapters.forward_hooks] finds a hook; the message names the modules.
 
     Examples
     --------

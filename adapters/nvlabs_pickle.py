@@ -13,9 +13,9 @@ Unpickling such a file the usual way compiles and runs the embedded source, and 
 callable the file names. Here a restricted unpickler allows only an explicit list of
 globals (tensor and parameter rebuilding, ``collections.OrderedDict``, NumPy scalars and
 arrays of non-object dtypes, ``dnnlib`` ``EasyDict``), replaces the persistent-object hook
-by a stand-in that returns a :class:`PersistentRecord` (the source is never compiled), reads
+by a stand-in that returns a `PersistentRecord` (the source is never compiled), reads
 storage blobs with ``torch.load(weights_only=True)``, and refuses everything else with
-:class:`UnsafeCheckpointError` before it can run.
+`UnsafeCheckpointError` before it can run.
 """
 
 from __future__ import annotations
@@ -313,7 +313,7 @@ def load_network_pickle(path: str | PathLike[str]) -> dict[str, Any]:
     -------
     dict
         The pickled top-level dict: each network (``"G_ema"``, ``"G"``, ``"D"``, ...) as a
-        :class:`PersistentRecord`, tensors as CPU torch tensors, ``EasyDict`` as ``dict``.
+        `PersistentRecord`, tensors as CPU torch tensors, ``EasyDict`` as ``dict``.
 
     Raises
     ------

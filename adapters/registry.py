@@ -105,12 +105,12 @@ def _entry_points() -> dict[str, EntryPoint]:
 
 
 def available() -> list[str]:
-    """Names that :func:`load` accepts, sorted.
+    """Names that [`load`][adapters.load] accepts, sorted.
 
     Returns
     -------
     list of str
-        Built-ins, :func:`register`-ed names and entry points of the group
+        Built-ins, [`register`][adapters.register]-ed names and entry points of the group
         ``tensorpanda.adapters``.
 
     Examples
@@ -164,7 +164,7 @@ def load(name: str, /, **kwargs: Any) -> Adapter:
     Parameters
     ----------
     name : str
-        One of :func:`available`: ``"dcgan-faces"``, ``"biggan"``, ``"stylegan2"``,
+        One of [`available`][adapters.available]: ``"dcgan-faces"``, ``"biggan"``, ``"stylegan2"``,
         ``"stylegan3"``, ``"stylegan"``, ``"pggan"``, or a third party's.
     **kwargs
         Passed to the adapter's factory (e.g. ``device=``, ``weights=``,
@@ -180,7 +180,7 @@ def load(name: str, /, **kwargs: Any) -> Adapter:
     ValueError
         If no adapter has that name; the message lists the available ones.
     TypeError
-        If the factory returns something that is not an :class:`Adapter`.
+        If the factory returns something that is not an [`Adapter`][adapters.Adapter].
 
     Examples
     --------

@@ -5,8 +5,8 @@ and its TensorFlow converter ``{"g_ema": state_dict, "latent_avg": w_avg, ...}``
 moving-average generator ``g_ema`` is the one to sample from (``g`` is read only when
 there is no ``g_ema``). Files are read with ``torch.load(weights_only=True)``.
 
-:func:`read_stylegan2` maps the state dict onto the NVlabs parameter names of
-:class:`.stylegan2.StyleGAN2Generator`: ``style.{i+1}`` -> ``mapping.fc{i}``,
+`read_stylegan2` maps the state dict onto the NVlabs parameter names of
+`stylegan2.StyleGAN2Generator`: ``style.{i+1}`` -> ``mapping.fc{i}``,
 ``input.input`` -> ``synthesis.b4.const``, ``conv1`` / ``to_rgb1`` -> ``b4.conv1`` /
 ``b4.torgb``, ``convs.{2k-2}`` / ``convs.{2k-1}`` / ``to_rgbs.{k-1}`` -> ``b{res}.conv0`` /
 ``conv1`` / ``torgb`` with ``res = 4 * 2**k``, ``noises.noise_{i}`` -> the layers'
@@ -82,7 +82,7 @@ def estimate_w_avg(fcs: list[tuple[torch.Tensor, torch.Tensor]], z_dim: int,
 def read_stylegan2(
     path: str | PathLike, lr_multiplier: float = 0.01
 ) -> tuple[dict[str, Any], StateDict]:
-    """Init kwargs and state dict of :class:`.stylegan2.StyleGAN2Generator` from a ``.pt``.
+    """Init kwargs and state dict of `stylegan2.StyleGAN2Generator` from a ``.pt``.
 
     Parameters
     ----------

@@ -1,30 +1,33 @@
 """Style-based generators (StyleGAN, StyleGAN2, StyleGAN3) and PGGAN from checkpoint files.
 
-One adapter, :class:`StyleGANAdapter`, serves every network with the *style interface*:
-``mapping(z, c, truncation_psi, truncation_cutoff) -> ws`` (``(N, num_ws, w_dim)``),
+One adapter, [`StyleGANAdapter`][adapters.StyleGANAdapter], serves every network with the *style
+interface*: ``mapping(z, c, truncation_psi, truncation_cutoff) -> ws`` (``(N, num_ws, w_dim)``),
 ``synthesis(ws) -> image`` (deterministic: stored constant noise), ``style_affines()``
 (the affine layers that turn a w into the styles of one synthesis layer, with the index
 of the w they read), ``feature_layers`` (friendly name -> dotted module path) and the
 attributes ``z_dim``, ``c_dim``, ``w_dim``, ``num_ws``, ``img_resolution``,
-``img_channels``. The networks themselves live in :mod:`.stylegan2`, :mod:`.stylegan3`,
-:mod:`.stylegan` and :mod:`.pggan`; each reads its checkpoint formats
+``img_channels``. The networks themselves live in `stylegan2`, `stylegan3`,
+`stylegan` and `pggan`; each reads its checkpoint formats
 (``from_checkpoint``). The thin subclasses here load them by name:
 ``load("stylegan2", checkpoint=PATH)`` and so on.
 
-What the adapter adds on top of :class:`~tensorpanda.adapters.Adapter`:
+What the adapter adds on top of [`Adapter`][adapters.Adapter]:
 
 - truncation ψ (default 1) and a truncation cutoff, class labels for conditional
   checkpoints (``c_dim > 0``);
-- W and W+ latents: ``Latents.ws`` holds intermediate codes; :meth:`StyleGANAdapter.to_ws`
-  fills them in, :meth:`StyleGANAdapter.latents_from_ws` wraps codes of one's own (e.g.
-  from GAN inversion), :meth:`StyleGANAdapter.shift_ws` moves them along a direction at
+- W and W+ latents: ``Latents.ws`` holds intermediate codes;
+[`StyleGANAdapter.to_ws`][adapters.StyleGANAdapter.to_ws]
+  fills them in, [`StyleGANAdapter.latents_from_ws`][adapters.StyleGANAdapter.latents_from_ws] wraps
+  codes of one's own (e.g. from GAN inversion),
+  [`StyleGANAdapter.shift_ws`][adapters.StyleGANAdapter.shift_ws] moves them along a direction at
   chosen layers;
 - SeFa as its paper does on style-based generators (eigenvectors of the stacked,
   row-normalised style-affine weights of a layer range, edits in W+ at those layers):
-  :meth:`StyleGANAdapter.sefa_directions`; GANSpace as PCA of sampled w's:
-  :meth:`StyleGANAdapter.ganspace_directions`.
+  [`StyleGANAdapter.sefa_directions`][adapters.StyleGANAdapter.sefa_directions]; GANSpace as PCA of
+  sampled w's:
+  [`StyleGANAdapter.ganspace_directions`][adapters.StyleGANAdapter.ganspace_directions].
 
-PGGAN has no mapping network: :class:`PGGANAdapter` is a plain adapter around it.
+PGGAN has no mapping network: [`PGGANAdapter`][adapters.PGGANAdapter] is a plain adapter around it.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ __all__ = [
     "StyleGANAdapter",
 ]
 
-#: What a network must have to be wrapped by :class:`StyleGANAdapter`.
+#: What a network must have to be wrapped by [`StyleGANAdapter`][adapters.StyleGANAdapter].
 STYLE_INTERFACE = ("z_dim", "c_dim", "w_dim", "num_ws", "mapping", "synthesis",
                    "style_affines", "feature_layers")
 
@@ -269,7 +272,7 @@ class StyleGANAdapter(Adapter):
         -------
         Latents
             ``z`` ``(n, z_dim)``, ``condition`` one-hot ``(n, c_dim)`` or None, the
-            truncation ψ, no ``ws`` (see :meth:`to_ws`).
+            truncation ψ, no ``ws`` (see [`to_ws`][adapters.StyleGANAdapter.to_ws]).
 
         Examples
         --------
@@ -297,8 +300,8 @@ class StyleGANAdapter(Adapter):
     def to_ws(self, latents: Latents | torch.Tensor, batch_size: int = 64) -> Latents:
         """The latents with their W+ codes filled in (mapping and truncation applied).
 
-        With the same ``batch_size`` as :meth:`generate`, generating from the result is
-        bit-for-bit generating from the latents themselves.
+        With the same ``batch_size`` as [`generate`][adapters.StyleGANAdapter.generate], generating
+        from the result is bit-for-bit generating from the latents themselves.
 
         Parameters
         ----------
@@ -394,7 +397,7 @@ class StyleGANAdapter(Adapter):
         layers : None, int, str, slice, range or sequence of int or str
             ``None``: every index that has a style layer. Ints and slices/ranges are ws
             indices (``slice(0, 4)``: the coarse layers); strings are names from
-            :attr:`style_layers` (all their indices).
+            [`style_layers`][adapters.StyleGANAdapter.style_layers] (all their indices).
 
         Returns
         -------
@@ -449,11 +452,12 @@ class StyleGANAdapter(Adapter):
         """The style-affine weights of the selected layers, stacked: ``(Σ out, w_dim)``.
 
         This is what SeFa factorises on style-based generators; unlike
-        :meth:`Adapter.latent_projection` its columns act on w (in W), not on z.
+        [`Adapter.latent_projection`][adapters.Adapter.latent_projection] its columns act on w (in
+        W), not on z.
 
         Parameters
         ----------
-        layers : see :meth:`style_indices`
+        layers : see [`style_indices`][adapters.StyleGANAdapter.style_indices]
 
         Returns
         -------
@@ -481,15 +485,15 @@ class StyleGANAdapter(Adapter):
 
     def sefa_directions(self, layers: LayerSelection = None, n_directions: int | None = None):
         """SeFa's directions in W for the style layers ``layers`` (edit them with
-        :meth:`shift_ws` at the same ``layers``).
+        [`shift_ws`][adapters.StyleGANAdapter.shift_ws] at the same ``layers``).
 
         The eigenvectors of ``Wᵀ W`` for the stacked affine weights ``W`` of those layers,
-        each output unit normalised (:func:`tensorpanda.sefa`), as in SeFa's code for
+        each output unit normalised ([`tensorpanda.sefa`][tensorpanda.sefa]), as in SeFa's code for
         style-based generators.
 
         Parameters
         ----------
-        layers : see :meth:`style_indices`
+        layers : see [`style_indices`][adapters.StyleGANAdapter.style_indices]
         n_directions : int, optional
             How many; all ``w_dim`` by default.
 
@@ -526,8 +530,8 @@ class StyleGANAdapter(Adapter):
     ):
         """GANSpace's directions for style-based generators: principal axes of sampled w.
 
-        w's are drawn without truncation; edit with :meth:`shift_ws` (at every layer, or
-        at a range as in GANSpace's layer-wise edits).
+        w's are drawn without truncation; edit with [`shift_ws`][adapters.StyleGANAdapter.shift_ws]
+        (at every layer, or at a range as in GANSpace's layer-wise edits).
 
         Parameters
         ----------
@@ -584,12 +588,14 @@ class StyleGANAdapter(Adapter):
         Parameters
         ----------
         latents : Latents or torch.Tensor
-            Their ``ws`` are computed first (:meth:`to_ws`) if they carry none.
+            Their ``ws`` are computed first ([`to_ws`][adapters.StyleGANAdapter.to_ws]) if they
+            carry none.
         direction : tensor or array of shape (w_dim,)
         alpha : float, default 1.0
-        layers : see :meth:`style_indices`
+        layers : see [`style_indices`][adapters.StyleGANAdapter.style_indices]
         batch_size : int, default 64
-            For :meth:`to_ws`; use the one of :meth:`generate` to keep a zero shift exact.
+            For [`to_ws`][adapters.StyleGANAdapter.to_ws]; use the one of
+            [`generate`][adapters.StyleGANAdapter.generate] to keep a zero shift exact.
 
         Returns
         -------
@@ -697,7 +703,8 @@ class _FromCheckpoint:
 
 
 class _StyleCheckpointAdapter(_FromCheckpoint, StyleGANAdapter):
-    """A :class:`StyleGANAdapter` whose network is read from a checkpoint file."""
+    """A [`StyleGANAdapter`][adapters.StyleGANAdapter] whose network is read from a checkpoint
+    file."""
 
     def __init__(
         self,
@@ -728,7 +735,7 @@ class StyleGAN2Adapter(_StyleCheckpointAdapter):
     device : torch.device or str, optional
     dtype : torch.dtype, optional
     truncation, truncation_cutoff, classes, default_layer
-        As for :class:`StyleGANAdapter`.
+        As for [`StyleGANAdapter`][adapters.StyleGANAdapter].
 
     Examples
     --------
@@ -755,7 +762,7 @@ class StyleGAN3Adapter(_StyleCheckpointAdapter):
     device : torch.device or str, optional
     dtype : torch.dtype, optional
     truncation, truncation_cutoff, classes, default_layer
-        As for :class:`StyleGANAdapter`.
+        As for [`StyleGANAdapter`][adapters.StyleGANAdapter].
 
     Examples
     --------
@@ -782,7 +789,7 @@ class StyleGAN1Adapter(_StyleCheckpointAdapter):
     device : torch.device or str, optional
     dtype : torch.dtype, optional
     truncation, truncation_cutoff, classes, default_layer
-        As for :class:`StyleGANAdapter`.
+        As for [`StyleGANAdapter`][adapters.StyleGANAdapter].
 
     Examples
     --------

@@ -401,7 +401,7 @@ class SynthesisBlock(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """ws (N, num_ws, w_dim) -> image, one :class:`SynthesisBlock` per resolution.
+    """ws (N, num_ws, w_dim) -> image, one `SynthesisBlock` per resolution.
 
     ``noise_mode`` (attribute, default ``"const"``: the stored ``noise_const`` buffers) is
     what ``forward`` uses unless given one: ``"random"`` draws fresh noise, ``"none"``

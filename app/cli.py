@@ -1,7 +1,7 @@
-"""The ``tensorpanda`` command: fit, edit, localize, inspect, benchmark, demo.
+"""The ``tensorpanda`` command: fit, show parts, edit, localize, inspect, benchmark, demo.
 
-Part of the application layer, which joins the generators (:mod:`tensorpanda.adapters`)
-to the core (:mod:`tensorpanda`). Each subcommand is a small function that imports what it
+Part of the application layer, which joins the generators (`tensorpanda.adapters`)
+to the core (`tensorpanda`). Each subcommand is a small function that imports what it
 needs when it runs, so that ``tensorpanda --help`` starts fast; bad arguments, missing
 files and unknown names end with a one-line message and exit code 2, never a traceback.
 """
@@ -23,14 +23,21 @@ EXAMPLES = """examples:
   tensorpanda layers dcgan-faces
   tensorpanda layers --adapter stylegan2 --checkpoint network-snapshot.pkl
   tensorpanda fit --adapter dcgan-faces --layer main.5 --rank all 8 --samples 2000 \\
-      --out faces.safetensors
-  tensorpanda edit faces.safetensors --part 3 --appearance 0 --alpha -20 0 20 --out edit.gif
+      --out faces.safetensors              # also writes faces.parts.png
+  tensorpanda parts faces.safetensors --region 0.3:0.55,0.2:0.8 --out eyes.png
+  tensorpanda parts faces.safetensors --part 3 --out part3.png
+  tensorpanda edit faces.safetensors --part 3 --appearance 0 --alpha -1 0 1 --out edit.gif
   tensorpanda localize faces.safetensors --appearance 0 --out saliency.png
+  tensorpanda editor faces.safetensors --open   # click a part, move a slider
   tensorpanda fit --data features.npy --rank 64 8 --out factors.npz
   tensorpanda info faces.safetensors
   tensorpanda fit --adapter stylegan2 --checkpoint ffhq.pkl --adapter-arg truncation=0.7 \\
       --layer b32.conv1 --rank all 16 --samples 10000 --out ffhq.safetensors
   tensorpanda layers biggan --adapter-arg weights=biggan-deep-128
+
+--alpha is in units of sigma, the layer's typical feature norm (the root-mean-square norm of a
+channel fibre, as `tensorpanda info` prints it): 1 adds as much as a typical feature holds at
+the part's peak; --raw-alpha takes raw multipliers instead.
 """
 
 
@@ -102,7 +109,7 @@ def _value(text: str):
 
 
 def _adapter_args(pairs: list[str] | None) -> dict:
-    """``--adapter-arg key=value`` pairs as a dict (values typed by :func:`_value`)."""
+    """``--adapter-arg key=value`` pairs as a dict (values typed by `_value`)."""
     options = {}
     for pair in pairs or ():
         key, sep, text = pair.partition("=")
@@ -336,8 +343,10 @@ def cmd_fit(args) -> int:
     if args.data is not None and (args.layer or args.device):
         raise ValueError("--layer and --device are for a generator (--adapter), not --data")
     # every output checked before the fit (minutes with a generator) is spent
-    _check_output(args.out, args.overwrite, FACTORS_SUFFIXES)
-    info = {}
+    out = _check_output(args.out, args.overwrite, FACTORS_SUFFIXES)
+    figure = None if args.no_figure else _check_output(
+        str(parts_figure_path(out)), args.overwrite, flag="the parts figure")
+    info, generator = {}, None
     if args.data is not None:
         path = Path(args.data).expanduser()
         if path.is_dir():
@@ -373,7 +382,63 @@ def cmd_fit(args) -> int:
         f"{args.out}: rank {fit.rank}, relative error {fit.relative_error:.4f}, "
         f"{fit.info['n_iter']} iterations, {fit.info['time']:.1f} s"
     )
+    if figure is not None and len(fit.spatial_shape) != 2:
+        print(f"no parts figure: the {fit.n_positions} positions are not a 2-D grid")
+    elif figure is not None:
+        images = None if generator is None else generator.adapter.generate(
+            generator.sample(FIGURE_SAMPLES, args.seed), progress=False).cpu()
+        _parts_figure(fit.to_numpy(), images, figure, args.overwrite)
+        print(f"{figure}: the {fit.rank[1]} parts" + ("" if images is None else
+                                                      f" over {len(images)} samples"))
     return 0
+
+
+FIGURE_SAMPLES = 4  # samples under the parts in the figure `fit` writes
+
+
+def parts_figure_path(factors: Path) -> Path:
+    """Where ``fit`` puts the parts figure of ``factors``: ``faces.safetensors`` ->
+    ``faces.parts.png``."""
+    return factors.with_suffix(".parts.png")
+
+
+def method_label(factors) -> str:
+    """The method behind the factors, as figures name it: ``PandA (hals)``."""
+    name = "PandA" if factors.model == "panda" else "Tucker-2"
+    solver = factors.info.get("solver")
+    return f"{name} ({solver})" if solver else name
+
+
+def _where(factors) -> str:
+    """``dcgan-faces main.5``: the generator and layer the factors were fitted on, if known."""
+    return " ".join(str(factors.info[k]) for k in ("adapter", "layer") if k in factors.info) \
+        or "feature maps from a file"
+
+
+def _parts_figure(factors, images, path: Path, overwrite: bool, region=None,
+                  note: str = "") -> None:
+    """The labelled parts figure (part index, method, layer) of ``factors`` at ``path``."""
+    from . import figures
+
+    title = (f"{method_label(factors)} parts, R_S = {factors.rank[1]}, {_where(factors)}"
+             + (f", {note}" if note else ""))
+    figures.parts_figure(factors.parts, images, path, overwrite=overwrite, title=title,
+                         region=region)
+
+
+def on_numpy(command):
+    """Run ``command`` on TensorLy's numpy backend: its factors are small and read on the host
+    (``Factorization.to_numpy``), whatever ``TENSORLY_BACKEND`` the fit used."""
+    import functools
+
+    @functools.wraps(command)
+    def run(args) -> int:
+        import tensorly as tl
+
+        with tl.backend_context("numpy"):
+            return command(args)
+
+    return run
 
 
 def _generator_for(factors, args):
@@ -397,6 +462,7 @@ def _generator_for(factors, args):
     return generator, layer
 
 
+@on_numpy
 def cmd_edit(args) -> int:
     """``tensorpanda edit``: paint an appearance into parts, as a PNG strip or a GIF."""
     import numpy as np
@@ -408,23 +474,174 @@ def cmd_edit(args) -> int:
 
     out = _check_output(args.out, args.overwrite, (".png", ".gif"))
     factors = tp.load(args.factors).to_numpy()
+    if not args.raw_alpha and not (factors.info.get("sq_norm") and
+                                   factors.info.get("n_samples")):
+        raise ValueError(f"{args.factors} does not record the features' norm (the unit of "
+                         "--alpha): refit it, or pass --raw-alpha for raw multipliers")
     generator, layer = _generator_for(factors, args)
     gan = generator.adapter
     latents = generator.sample(args.samples, args.seed)
     parts = args.part if len(args.part) > 1 else args.part[0]
-    delta = np.asarray(tp.edit_direction(factors, args.appearance, parts))
+    units = "raw" if args.raw_alpha else "feature_norm"
+    delta = np.asarray(tp.edit_direction(factors, args.appearance, parts, units=units))
     delta = torch.as_tensor(delta, dtype=torch.float32)
     frames = torch.stack(
         [gan.generate(latents, layer, edit=a * delta, progress=False).cpu() for a in args.alpha]
     )
-    if out.suffix == ".gif":
-        figures.edit_gif(frames, out, overwrite=args.overwrite)
-    else:
-        figures.edit_strip(frames, out, overwrite=args.overwrite)
-    print(f"{out}: {len(args.alpha)} strengths × {args.samples} samples")
+    named = ", ".join(map(str, args.part))
+    title = (f"{method_label(factors)}: appearance {args.appearance} into "
+             f"part{'s' if len(args.part) > 1 else ''} {named}, {generator.name} {layer}"
+             + (", raw α" if args.raw_alpha else
+                f", α in units of σ = {tp.feature_scale(factors):.3g}"))
+    draw = figures.edit_gif if out.suffix == ".gif" else figures.edit_strip
+    draw(frames, out, overwrite=args.overwrite, title=title,
+         alphas=[figures.alpha_label(a, raw=args.raw_alpha) for a in args.alpha])
+    print(f"{out}: {len(args.alpha)} strengths × {args.samples} samples ({title})")
     return 0
 
 
+RANKED_SHOWN = 5  # appearances shown in the ranking figure of `parts`
+
+
+def _region(text: str) -> tuple[float, float, float, float]:
+    """An argparse type: ``--region y0:y1,x0:x1``, fractions of the image's height and width."""
+    try:
+        rows, cols = text.split(",")
+        (y0, y1), (x0, x1) = ((float(v) for v in pair.split(":")) for pair in (rows, cols))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected rows:rows,cols:cols as fractions of the image, e.g. 0.3:0.55,0.2:0.8 "
+            f"(the eyes of an aligned face), got {text!r}") from None
+    if not all(0 <= v <= 1 for v in (y0, y1, x0, x1)) or y0 >= y1 or x0 >= x1:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 <= y0 < y1 <= 1 and 0 <= x0 < x1 <= 1 (fractions of the image), "
+            f"got {text}")
+    return y0, y1, x0, x1
+
+
+def region_mask(box: tuple[float, float, float, float], shape: tuple[int, int]):
+    """The feature-grid cells whose centres lie in ``box`` (y0, y1, x0, x1 as fractions);
+    the cell under the box's centre if the box is smaller than a cell."""
+    import numpy as np
+
+    y0, y1, x0, x1 = box
+    H, W = shape
+    rows, cols = (np.arange(H) + 0.5) / H, (np.arange(W) + 0.5) / W
+    mask = ((rows >= y0) & (rows <= y1))[:, None] & ((cols >= x0) & (cols <= x1))[None, :]
+    if not mask.any():
+        mask[min(int((y0 + y1) / 2 * H), H - 1), min(int((x0 + x1) / 2 * W), W - 1)] = True
+    return mask
+
+
+def parts_in(factors, mask) -> list[tuple[int, float]]:
+    """Each part with the share of its mass inside ``mask``, largest share first."""
+    import numpy as np
+
+    maps = np.asarray(factors.parts, dtype=np.float64)
+    inside = (maps * mask).sum(axis=(1, 2)) / np.maximum(maps.sum(axis=(1, 2)), 1e-30)
+    return sorted(((int(k), float(v)) for k, v in enumerate(inside)), key=lambda kv: -kv[1])
+
+
+@on_numpy
+def cmd_parts(args) -> int:
+    """``tensorpanda parts``: the parts over samples and, for a part or a region, the
+    appearances that act there, ranked (``region_scores``), with a figure of their edits."""
+    import numpy as np
+    import torch
+
+    import tensorpanda as tp
+
+    out = _check_output(args.out, args.overwrite, (".png",))
+    target = args.part is not None or args.region is not None
+    ranking_path = _check_output(str(out.with_suffix(".ranking.png")), args.overwrite,
+                                 flag="the ranking figure") if target else None
+    factors = tp.load(args.factors).to_numpy()
+    if len(factors.spatial_shape) != 2:
+        raise ValueError("these factors are not of 2-D feature maps: no parts to show")
+    named = bool(args.adapter or factors.info.get("adapter"))
+    if not named and (target or args.layer):
+        raise ValueError("these factors do not name their generator: pass --adapter and "
+                         "--layer to rank appearances over its samples")
+    if not named:  # fitted on a file: the parts alone
+        _parts_figure(factors, None, out, args.overwrite)
+        print(f"{out}: the {factors.rank[1]} parts (no generator named: no samples)")
+        return 0
+    mask, note = None, ""  # checked before the generator runs
+    if args.part is not None:
+        mask = np.asarray(tp.part_map(factors, args.part)) >= 0.5
+        note = f"part {', '.join(map(str, args.part))} (p̂ ≥ 0.5)"
+    elif args.region is not None:
+        mask = region_mask(args.region, tuple(factors.spatial_shape))
+        note = "region {}:{},{}:{}".format(*(f"{v:g}" for v in args.region))
+    if mask is not None and mask.all():
+        raise ValueError(f"the {note} covers the whole feature map: name a smaller one")
+    generator, layer = _generator_for(factors, args)
+    gan = generator.adapter
+    latents = generator.sample(max(args.samples, args.score_samples), args.seed)
+    shown = latents[: args.samples]
+    images = gan.generate(shown, progress=False).cpu()
+    _parts_figure(factors, images, out, args.overwrite,
+                  region=None if mask is None else mask.astype(float), note=note)
+    print(f"{out}: the {factors.rank[1]} parts over {len(images)} samples, {generator.name} "
+          f"{layer}")
+    if mask is None:
+        return 0
+    Z = torch.cat(list(gan.features(latents[: args.score_samples], layer, progress=False)))
+    scores = tp.region_scores(factors, Z.cpu().numpy(), mask)
+    overlap = parts_in(factors, mask)
+    parts = args.part if args.part is not None else [overlap[0][0]]
+    ranked = [int(j) for j in np.argsort(-np.abs(scores))[: args.top]]
+    _print_ranking(args, note, overlap, parts, ranked, scores)
+    shown_ranked = ranked[:RANKED_SHOWN]
+    title = (f"{method_label(factors)}: appearances ranked for the {note}, painted into part "
+             f"{', '.join(map(str, parts))} at α = ±1 σ, {generator.name} {layer}")
+    _ranking_figure(gan, layer, factors, shown, images, shown_ranked, scores, parts,
+                    ranking_path, args.overwrite, title)
+    print(f"{ranking_path}: the top {len(shown_ranked)} appearances painted into part "
+          f"{', '.join(map(str, parts))} (α = ±1 in units of σ)")
+    return 0
+
+
+def _ranking_figure(gan, layer, factors, shown, images, ranked, scores, parts, path,
+                    overwrite, title) -> None:
+    """The originals, then each ranked appearance painted into ``parts`` at ±1 σ (the sign
+    of its score): one column each, labelled with the signed appearance and its score."""
+    import numpy as np
+    import torch
+
+    import tensorpanda as tp
+
+    from . import figures
+
+    frames = [images]
+    for j in ranked:
+        delta = tp.edit_direction(factors, j, parts, alpha=float(np.sign(scores[j]) or 1.0),
+                                  units="feature_norm")
+        edit = torch.as_tensor(np.asarray(delta), dtype=torch.float32)
+        frames.append(gan.generate(shown, layer, edit=edit, progress=False).cpu())
+    labels = ["original"] + [f"{'−' if scores[j] < 0 else '+'}a_{j} ({abs(scores[j]):.2f})"
+                             for j in ranked]
+    figures.edit_strip(torch.stack(frames), path, overwrite=overwrite, alphas=labels,
+                       title=title)
+
+
+def _print_ranking(args, note, overlap, parts, ranked, scores) -> None:
+    """The table ``parts`` prints: the parts under the region, then the ranked appearances
+    with the ``edit`` command that paints each one."""
+    print(f"\n{note}: parts by the share of their mass inside")
+    for k, share in overlap[:5]:
+        print(f"  part {k:3d}  {share:6.1%}")
+    print(f"\nappearances acting there, ranked by |region score| over {args.score_samples} "
+          "samples (sign: the direction that adds what lives there)")
+    print(f"  {'rank':>4}  {'appearance':>10}  {'score':>7}  edit")
+    named = " ".join(map(str, parts))
+    for r, j in enumerate(ranked, 1):
+        sign = -1 if scores[j] < 0 else 1
+        print(f"  {r:4d}  {j:10d}  {scores[j]:+7.3f}  tensorpanda edit {args.factors} "
+              f"--part {named} --appearance {j} --alpha 0 {sign:g} --out edit.png")
+
+
+@on_numpy
 def cmd_localize(args) -> int:
     """``tensorpanda localize``: saliency maps of one appearance on fresh samples (PNG)."""
     import numpy as np
@@ -443,8 +660,11 @@ def cmd_localize(args) -> int:
     Z = torch.cat(list(gan.features(latents, layer, progress=False))).cpu().numpy()
     maps = tp.saliency(factors, Z, args.appearance, size=tuple(images.shape[2:]),
                        threshold=args.threshold)
+    title = (f"{method_label(factors)}: saliency of appearance {args.appearance}, "
+             f"{generator.name} {layer}"
+             + (f", threshold {args.threshold:g}" if args.threshold is not None else ""))
     figures.saliency_figure(images, np.asarray(maps, dtype=float), out,
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, title=title)
     print(f"{args.out}: saliency of appearance {args.appearance} on {args.samples} samples")
     return 0
 
@@ -479,6 +699,8 @@ def cmd_info(args) -> int:
         "relative_error": fit.relative_error,
         **fit.info,
     }
+    if "sq_norm" in fit.info and fit.info.get("n_samples"):
+        summary["feature_scale"] = tp.feature_scale(fit)  # σ, the unit of `edit --alpha`
     if len(fit.history):
         summary["history"] = {"iterations": len(fit.history), "first": fit.history[0],
                               "last": fit.history[-1]}
@@ -487,7 +709,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    """``tensorpanda bench``: the solver benchmark of :mod:`tensorpanda.benchmarks.solvers`."""
+    """``tensorpanda bench``: the solver benchmark of `tensorpanda.benchmarks.solvers`."""
     # imported here: the harness is only needed by this command
     from tensorpanda.benchmarks.solvers import main as bench_main
 
@@ -500,7 +722,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """``tensorpanda demo``: run :func:`tensorpanda.app.demo.run` and print its summary."""
+    """``tensorpanda demo``: run `tensorpanda.app.demo.run` and print its summary."""
     from .demo import DemoConfig, run
 
     config = DemoConfig(n_samples=args.samples, seed=args.seed)
@@ -510,6 +732,21 @@ def cmd_demo(args) -> int:
     print((out / "summary.md").read_text(encoding="utf-8"))
     print(f"figures written to {out}/")
     return 0
+
+
+@on_numpy
+def cmd_editor(args) -> int:
+    """``tensorpanda editor``: the browser editor (``app/editor.py``) on 127.0.0.1."""
+    import tensorpanda as tp
+
+    from .editor import Editor, make_server, serve
+
+    factors = tp.load(args.factors).to_numpy()
+    generator, layer = _generator_for(factors, args)
+    server = make_server(None, args.port)  # a bad or busy port fails before the set-up
+    return serve(server, lambda: Editor(generator.adapter, layer, factors,
+                                        sample=generator.sample, name=Path(args.factors).name,
+                                        seed=args.seed), open_browser=args.open)
 
 
 # -- parser --------------------------------------------------------------------------------------
@@ -533,6 +770,34 @@ def _generator_flags(parser, adapter_required: bool = False) -> None:
     parser.add_argument("--device", help="torch device of the generator, e.g. cuda")
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed package's version, looked up only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("tensorpanda")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            from tensorpanda import __version__ as number
+        print(f"tensorpanda {number}")
+        parser.exit()
+
+
+class _Subparsers:
+    """``add_subparsers`` whose subcommands all take the ``common`` flags (``-v``)."""
+
+    def __init__(self, action, common) -> None:
+        self.action, self.common = action, common
+
+    def add_parser(self, name: str, **kwargs):
+        return self.action.add_parser(name, parents=[self.common], **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tensorpanda`` parser; each subparser sets ``run``, the ``cmd_*`` to call."""
     parser = argparse.ArgumentParser(
@@ -542,7 +807,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
+    # -v after the subcommand too; SUPPRESS keeps a subcommand from resetting a -v given before
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log progress")
+    sub = _Subparsers(parser.add_subparsers(dest="command", required=True, metavar="command"),
+                      common)
 
     fit = sub.add_parser("fit", help="fit parts and appearances to a generator's layer or a .npy")
     fit.add_argument("--adapter", help="sample this generator (see `tensorpanda layers`)")
@@ -560,9 +831,34 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=_positive_int, default=128)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--device", help="torch device of the generator, e.g. cuda")
-    fit.add_argument("--out", required=True, help=".safetensors or .npz file to write")
-    fit.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    fit.add_argument("--out", required=True,
+                     help=".safetensors or .npz file to write; the parts figure goes beside it "
+                          "(faces.safetensors -> faces.parts.png)")
+    fit.add_argument("--no-figure", action="store_true", help="write no parts figure")
+    fit.add_argument("--overwrite", action="store_true",
+                     help="replace an existing --out and parts figure")
     fit.set_defaults(run=cmd_fit)
+
+    parts = sub.add_parser(
+        "parts", help="a factors file's parts over samples; the appearances acting on a part "
+                      "or region, ranked")
+    parts.add_argument("factors", help="a factors file from `tensorpanda fit`")
+    where = parts.add_mutually_exclusive_group()
+    where.add_argument("--part", type=int, nargs="+", metavar="K",
+                       help="rank the appearances acting on this part (several: their sum)")
+    where.add_argument("--region", type=_region, metavar="Y0:Y1,X0:X1",
+                       help="or on this box, in fractions of the image's height and width, "
+                            "e.g. 0.3:0.55,0.2:0.8")
+    parts.add_argument("--top", type=_positive_int, default=10,
+                       help="appearances to list (the figure shows the first "
+                            f"{RANKED_SHOWN})")
+    parts.add_argument("--score-samples", type=_positive_int, default=200,
+                       help="samples the region scores average over")
+    parts.add_argument("--out", required=True,
+                       help=".png of the parts; with --part/--region also OUT.ranking.png")
+    parts.add_argument("--overwrite", action="store_true")
+    _generator_flags(parts)
+    parts.set_defaults(run=cmd_parts)
 
     edit = sub.add_parser("edit", help="paint appearances into parts: a PNG strip or a GIF")
     edit.add_argument("factors", help="a factors file from `tensorpanda fit`")
@@ -570,7 +866,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="part index (several: their regions are summed)")
     edit.add_argument("--appearance", type=int, required=True, help="appearance index")
     edit.add_argument("--alpha", type=_finite_float, nargs="+", required=True,
-                      help="strengths (finite numbers)")
+                      help="strengths in units of the layer's typical feature norm σ "
+                           "(about 0.5 to 1.5 is visible and unsaturated)")
+    edit.add_argument("--raw-alpha", action="store_true",
+                      help="take --alpha as raw multipliers of a_j p̂ᵀ instead")
     edit.add_argument("--out", required=True, help=".png (strip) or .gif (animation)")
     edit.add_argument("--overwrite", action="store_true")
     _generator_flags(edit)
@@ -610,6 +909,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--overwrite", action="store_true", help="reuse a non-empty --out")
     demo.set_defaults(run=cmd_demo)
+
+    # -- the browser editor (app/editor.py) --
+    editor = sub.add_parser("editor", help="edit in the browser: click a part, pick an "
+                                           "appearance, move a strength slider")
+    editor.add_argument("factors", help="a factors file from `tensorpanda fit`")
+    editor.add_argument("--adapter", help="adapter name; default: the factors'")
+    _adapter_flags(editor)
+    editor.add_argument("--layer", help="layer name or alias; default: the factors'")
+    editor.add_argument("--device", help="torch device of the generator, e.g. cuda")
+    editor.add_argument("--seed", type=int, default=0, help="the sample the page opens with")
+    editor.add_argument("--port", type=int, default=8765,
+                        help="port on 127.0.0.1 (0: any free port)")
+    editor.add_argument("--open", action="store_true", help="open the page in a web browser")
+    editor.set_defaults(run=cmd_editor)
     return parser
 
 

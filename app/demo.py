@@ -1,8 +1,11 @@
 """The demo: parts and appearances of the DCGAN-faces generator, end to end.
 
 Samples the generator, fits PandA at one layer on the streamed feature maps, then writes a
-folder of figures (the parts, local edits of the eye and mouth regions, an object removal,
-saliency maps) and a short summary with the numbers behind them.
+folder of figures (the parts, local edits of the parts nearest the eyes and the mouth, the
+border's appearance painted into the eyes' part and its saliency maps) and a short summary
+with the numbers behind them. docs/results.md measures what these edits do: the "removal"
+of the paper recolours the part rather than filling in background here, and the border
+appearance's saliency is a fixed border-versus-centre pattern on these aligned faces.
 
     tensorpanda demo --out demo-output
 """
@@ -42,7 +45,8 @@ class DemoConfig:
     batch_size: int = 250
     n_shown: int = 6  # held-out samples shown in the figures
     n_measured: int = 100  # held-out samples on which each edit's ROIR is measured
-    # edit strengths in units of the mean norm of a channel fibre at the layer
+    # edit strengths in units of the layer's typical feature norm (tp.feature_scale: the
+    # root-mean-square norm of a channel fibre), as the command line's --alpha
     strengths: tuple = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
     removal_strength: float = 2.0  # background painted into the eyes, same units
     timings: dict = field(default_factory=dict)  # filled by run(): step -> seconds
@@ -80,10 +84,14 @@ def run(out: str | Path, config: DemoConfig | None = None, overwrite: bool = Fal
     """Run the demo into the folder ``out`` (refused if not empty, unless ``overwrite``).
 
     Fits PandA on ``config.n_samples`` streamed feature maps, then on held-out samples
-    writes ``parts.png``, ``edit-eyes.png``/``.gif``, ``edit-mouth.png``/``.gif`` (the
+    writes ``parts.png``, ``edit-near-eyes.png``/``.gif``, ``edit-near-mouth.png``/``.gif``
+    (the
     appearance most present in the part nearest each landmark, painted into that part at
-    ``config.strengths``), ``removal.png`` (the background appearance painted into the
-    eyes), ``saliency-background.png``, ``factors.safetensors`` and ``summary.md``.
+    ``config.strengths``), ``border-appearance-in-eyes-part.png`` (the appearance most
+    present on the map's border painted into the part nearest the eyes: a recolouring, not
+    a removal, see docs/results.md), ``saliency-border-appearance.png`` (that appearance's
+    saliency: a fixed border-versus-centre pattern on these faces), ``factors.safetensors``
+    and ``summary.md``.
     """
     config = config or DemoConfig()
     out = Path(out)
@@ -115,19 +123,25 @@ def run(out: str | Path, config: DemoConfig | None = None, overwrite: bool = Fal
     Z = torch.cat(list(gan.features(held_out, config.layer, batch_size=config.batch_size)))
     Z = Z.cpu().numpy()
     images = gan.generate(held_out, batch_size=config.batch_size)
+    source, method = f"{config.adapter} {config.layer}", f"PandA ({config.solver})"
     figures.parts_figure(fit.parts, images[: config.n_shown], out / "parts.png",
-                         overwrite=overwrite)
-    scale = float(np.sqrt((Z**2).sum(axis=1)).mean())  # mean norm of a channel fibre
+                         overwrite=overwrite,
+                         title=f"{method} parts, R_S = {fit.rank[1]}, {source}")
 
     rows = []
     for region, where in LANDMARKS.items():
         k = part_near(fit, where)
         j, sign = appearance_for(fit, Z, np.asarray(tp.part_map(fit, k)) >= 0.5)
-        unit = sign * scale * torch.as_tensor(np.asarray(tp.edit_direction(fit, j, k)))
+        unit = torch.as_tensor(np.asarray(
+            tp.edit_direction(fit, j, k, alpha=sign, units="feature_norm")))
         frames = torch.stack([gan.generate(shown, config.layer, edit=a * unit.float())
                               for a in config.strengths])
-        figures.edit_strip(frames, out / f"edit-{region}.png", overwrite=overwrite)
-        figures.edit_gif(frames, out / f"edit-{region}.gif", overwrite=overwrite)
+        title = (f"{method}: appearance {'−' if sign < 0 else ''}a_{j} into part {k} "
+                 f"({region}), α in units of σ, {source}")
+        figures.edit_strip(frames, out / f"edit-{region}.png", overwrite=overwrite,
+                           alphas=config.strengths, title=title)
+        figures.edit_gif(frames, out / f"edit-{region}.gif", overwrite=overwrite,
+                         alphas=config.strengths, title=title)
         edited = gan.generate(held_out, config.layer, edit=unit.float(),
                               batch_size=config.batch_size)
         mask = np.asarray(tp.part_mask(fit, k, size=tuple(images.shape[2:])))
@@ -135,14 +149,21 @@ def run(out: str | Path, config: DemoConfig | None = None, overwrite: bool = Fal
 
     background, sign = appearance_for(fit, Z, border_region(fit.spatial_shape, width=2))
     k = part_near(fit, LANDMARKS["eyes"])
-    unit = sign * scale * torch.as_tensor(np.asarray(tp.edit_direction(fit, background, k)))
+    unit = torch.as_tensor(np.asarray(
+        tp.edit_direction(fit, background, k, alpha=sign, units="feature_norm")))
     removal = gan.generate(shown, config.layer, edit=config.removal_strength * unit.float())
-    figures.edit_strip(torch.stack([images[: config.n_shown], removal]), out / "removal.png",
-                       overwrite=overwrite)
+    figures.edit_strip(torch.stack([images[: config.n_shown], removal]),
+                       out / "border-appearance-in-eyes-part.png",
+                       overwrite=overwrite,
+                       alphas=["original", figures.alpha_label(config.removal_strength)],
+                       title=f"{method}: border appearance a_{background} painted into "
+                             f"part {k} (nearest the eyes), {source}")
     maps = tp.saliency(fit, sign * Z[: config.n_shown], background,
                        size=tuple(images.shape[2:]))
     figures.saliency_figure(images[: config.n_shown], np.asarray(maps),
-                            out / "saliency-background.png", overwrite=overwrite)
+                            out / "saliency-border-appearance.png", overwrite=overwrite,
+                            title=f"{method} saliency of the border appearance "
+                                  f"a_{background}, {source}")
 
     config.timings["total"] = time.perf_counter() - clock
     _summary(out, config, fit, rows, background, overwrite)
@@ -172,8 +193,9 @@ def _summary(out, config, fit, rows, background, overwrite) -> None:
         "",
         f"Background appearance (used for the removal and the saliency maps): {background}.",
         "",
-        "Files: parts.png, edit-eyes.png/.gif, edit-mouth.png/.gif, removal.png, "
-        "saliency-background.png, factors.safetensors.",
+        "Files: parts.png, edit-near-eyes.png/.gif, edit-near-mouth.png/.gif, "
+        "border-appearance-in-eyes-part.png, saliency-border-appearance.png, "
+        "factors.safetensors.",
     ]
     text = "\n".join(lines) + "\n"
     # written as the figures are: never a half-written summary under its name

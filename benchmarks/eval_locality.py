@@ -205,13 +205,14 @@ def page(rows, fits, checked, searched, setting, seeds, total, argv) -> list[str
         f"each fit on its own {setting.n_fit} samples at `{setting.layer}` (R_S = "
         f"{setting.n_parts}, R_C = {setting.rank_c or 'C'}), each measured on its own "
         f"{setting.n_eval} evaluation samples after choosing directions on {setting.n_select} "
-        "other selection samples. Masked edits add t·s·d p̂ᵀ at the layer (d a unit "
-        f"direction, s the mean norm of a channel fibre, t = {setting.strength}): within a "
-        "column and paint map every masked method has the same feature-space norm. PandA and "
-        f"the random direction each try {setting.n_candidates} directions, the top PC both "
-        f"signs, the mean difference one; SeFa and GANSpace try their {setting.n_directions} "
-        "leading directions × 2 signs, each scaled to the median whole-image change of the "
-        "masked edits. Each keeps its lowest-ROIR direction on the selection samples.",
+        "other selection samples. Masked edits add $t s \\, d \\hat p^\\top$ at the layer "
+        f"(d a unit direction, s the mean norm of a channel fibre, t = {setting.strength}): "
+        "within a column and paint map every masked method has the same feature-space norm. "
+        f"PandA and the random direction each try {setting.n_candidates} directions, the top "
+        "PC both signs, the mean difference one; SeFa and GANSpace try their "
+        f"{setting.n_directions} leading directions × 2 signs, each scaled to the median "
+        "whole-image change of the masked edits. Each keeps its lowest-ROIR direction on the "
+        "selection samples.",
         "",
         "Regions no method chose (rows, columns of the 64×64 image, half-open), fixed once "
         "from the mean of 1,000 faces: " + "; ".join(

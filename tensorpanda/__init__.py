@@ -8,7 +8,7 @@
 """
 
 from .baselines import LatentDirections, ganspace, pca, sefa
-from .editing import apply, edit_direction, part_map, part_mask, sweep
+from .editing import apply, edit_direction, feature_scale, part_map, part_mask, sweep
 from .estimator import Tucker2
 from .exceptions import ConvergenceWarning, DivergenceError
 from .fitting import tucker2
@@ -28,6 +28,7 @@ __all__ = [
     "Tucker2",
     "apply",
     "edit_direction",
+    "feature_scale",
     "ganspace",
     "load",
     "part_map",

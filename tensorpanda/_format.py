@@ -6,8 +6,8 @@ version, model, appearances, spatial shape, info). Reading checks that the file 
 is a tensorpanda factors file, and that its arrays are consistent, so a truncated or foreign
 file gives a clear error instead of wrong factors; writing runs the same checks first, so
 every file written can be read back, and writes atomically (see
-:func:`tensorpanda._checks.atomic_write`). This module knows numpy arrays and dicts only;
-:class:`~tensorpanda.result.Factorization` builds on it.
+`tensorpanda._checks.atomic_write`). This module knows numpy arrays and dicts only;
+[`Factorization`][tensorpanda.result.Factorization] builds on it.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def write(path, arrays: dict, metadata: dict, overwrite: bool = False) -> Path:
     """Write host ``arrays`` and the ``metadata`` record to ``path`` atomically; return it.
 
     What is about to be written goes through the reader's checks first, so a file that
-    :func:`read` would refuse is never written (and nothing is touched on disk).
+    `read` would refuse is never written (and nothing is touched on disk).
     """
     suffix = suffix_of(Path(path))
     path = writable_path(path, overwrite)

@@ -31,8 +31,8 @@ class LatentDirections:
     """Unit latent directions ``U`` (k × latent_dim), sorted from most to least important,
     with the score that sorted them (eigenvalues or explained variances).
 
-    An edit moves a latent code z to z + α ``U[i]``; :func:`sefa` and :func:`ganspace` make
-    these.
+    An edit moves a latent code z to z + α ``U[i]``; [`sefa`][tensorpanda.sefa] and
+    [`ganspace`][tensorpanda.ganspace] make these.
 
     Attributes
     ----------
@@ -112,7 +112,7 @@ def sefa(weight, n_directions: int | None = None) -> LatentDirections:
 @dataclass
 class PCA:
     """Principal components (k × D, orthonormal rows), the mean, and explained variances;
-    see :func:`pca`.
+    see [`pca`][tensorpanda.pca].
 
     Attributes
     ----------
@@ -223,7 +223,7 @@ def ganspace(latents, activations, n_directions: int, random_state=0) -> LatentD
     n_directions : int
         How many principal components (hence directions) to keep, in 1..min(N, D).
     random_state : None, int or numpy.random.RandomState, default 0
-        Seed of the randomized PCA (see :func:`pca`).
+        Seed of the randomized PCA (see [`pca`][tensorpanda.pca]).
 
     Returns
     -------

@@ -81,11 +81,12 @@ def part_mask(factors: Factorization, parts, size: tuple[int, int] | None = None
     factors : Factorization
         A fitted factorisation; its parts ``P`` (S×R_S) supply the columns.
     parts : int or sequence of int
-        The part(s) K whose summed, normalised map is thresholded (see :func:`part_map`).
+        The part(s) K whose summed, normalised map is thresholded (see
+        [`part_map`][tensorpanda.part_map]).
     size : (int, int), optional
-        ``(height, width)`` to upsample the region to (bilinear, see :func:`upsample`), e.g.
-        the size of the generated images. Default ``None``: keep the feature maps' spatial
-        grid ``factors.spatial_shape``.
+        ``(height, width)`` to upsample the region to (bilinear, see
+        [`upsample`][tensorpanda.upsample]), e.g. the size of the generated images. Default
+        ``None``: keep the feature maps' spatial grid ``factors.spatial_shape``.
     threshold : float, default 0.25
         Cut-off in [0, 1] on the normalised region: positions with p̂_K ≥ ``threshold`` are
         in the mask. 0 keeps every position; 1 keeps only the peak.
@@ -118,16 +119,83 @@ def part_mask(factors: Factorization, parts, size: tuple[int, int] | None = None
     return region >= threshold
 
 
+UNITS = ("raw", "feature_norm")
+
+
+def feature_scale(source) -> float:
+    """The layer's typical feature norm: the root-mean-square norm of a channel fibre.
+
+    A channel fibre is the C-vector ``Z_i[:, s]`` of one sample at one position; its
+    root-mean-square norm over the samples and positions is
+
+        σ = sqrt(Σ_i ‖Z_i‖²_F / (N · S)).
+
+    An edit of strength α in these units (``units="feature_norm"`` in
+    [`edit_direction`][tensorpanda.edit_direction]) changes the fibre at the peak of its region by a
+    vector of norm α σ: α = 1 adds as much as a typical feature holds, whatever the layer's scale.
+
+    Parameters
+    ----------
+    source : Factorization or array of shape (N, C, *spatial)
+        Fitted factors (σ comes from the fitted data's ``info["sq_norm"]`` and
+        ``info["n_samples"]``, which every fit records), or feature maps (any backend).
+
+    Returns
+    -------
+    float
+        σ > 0.
+
+    Raises
+    ------
+    ValueError
+        If factors do not record ``sq_norm`` and ``n_samples`` (pass feature maps of the
+        layer instead), or if the feature maps are all zero or hold NaN or inf.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorpanda as tp
+    >>> Z = np.full((10, 4, 3, 3), 0.5)  # every fibre has norm sqrt(4 · 0.25) = 1
+    >>> tp.feature_scale(Z)
+    1.0
+    >>> round(tp.feature_scale(tp.tucker2(Z, (None, 2))), 6)
+    1.0
+    """
+    if isinstance(source, Factorization):
+        sq_norm, n = source.info.get("sq_norm"), source.info.get("n_samples")
+        if sq_norm is None or not n:
+            raise ValueError(
+                "these factors do not record sq_norm and n_samples (fitted by an older "
+                "version?): pass feature maps of the layer, feature_scale(Z), instead"
+            )
+        sigma = math.sqrt(float(sq_norm) / (float(n) * source.n_positions))
+    else:
+        Z = B.to_host(source)
+        if Z.ndim < 3:
+            raise ValueError(f"feature maps must have shape (N, C, *spatial), got {Z.shape}")
+        n_fibres = Z.shape[0] * math.prod(Z.shape[2:])
+        with np.errstate(over="ignore", invalid="ignore"):
+            sigma = math.sqrt(float(np.sum(np.square(Z, dtype=np.float64))) / max(n_fibres, 1))
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"the feature scale is {sigma}: the features are all zero or hold "
+                         "NaN or inf")
+    return sigma
+
+
 def edit_direction(
     factors: Factorization,
     appearance,
     parts,
     alpha=1.0,
+    units: str = "raw",
 ):
     """The edit Δ = Σ_e α_e a_{j_e} p̂_{K_e}ᵀ, shape (C, *spatial_shape).
 
     Each edit e paints appearance a_{j_e} (column j_e of A, a C-vector) into the region
-    p̂_{K_e} (see :func:`part_map`) with strength α_e; the terms are summed.
+    p̂_{K_e} (see [`part_map`][tensorpanda.part_map]) with strength α_e; the terms are summed. With
+    ``units="feature_norm"`` (what the command line and the demo use) each appearance is
+    scaled to norm σ, the layer's typical feature norm (`feature_scale`):
+    Δ = Σ_e α_e σ a_{j_e}/‖a_{j_e}‖ p̂_{K_e}ᵀ, so α = 1 changes the fibre at the
+    region's peak by as much as a typical feature holds, on any layer of any generator.
 
     Parameters
     ----------
@@ -144,12 +212,17 @@ def edit_direction(
     alpha : float or sequence of float, default 1.0
         Strength of each edit (one value for all, or one per appearance); a negative
         strength subtracts the appearance instead. For a sweep over strengths use
-        :func:`sweep`.
+        [`sweep`][tensorpanda.sweep].
+    units : {"raw", "feature_norm"}, default "raw"
+        ``"raw"``: α multiplies a_j p̂ᵀ as it is. ``"feature_norm"``: α is in units of the
+        layer's typical feature norm σ (see above); useful strengths are then about
+        0.5 to 1.5 on any layer, where raw ones depend on the layer's scale.
 
     Returns
     -------
     tensor of shape (C, *spatial_shape)
-        Δ on the backend of ``factors``, ready to add to feature maps (see :func:`apply`).
+        Δ on the backend of ``factors``, ready to add to feature maps (see
+        [`apply`][tensorpanda.apply]).
 
     Raises
     ------
@@ -158,7 +231,8 @@ def edit_direction(
     ValueError
         If an index is out of range or a list of indices is empty; if several appearances
         do not come with one ``parts`` entry each; or if ``alpha`` has neither one value
-        nor one per appearance, or is NaN or infinite.
+        nor one per appearance, or is NaN or infinite; if ``units`` is unknown, or is
+        ``"feature_norm"`` for factors that cannot tell σ (see `feature_scale`).
 
     Examples
     --------
@@ -168,7 +242,13 @@ def edit_direction(
     (6, 4, 4)
     >>> tp.edit_direction(fit, appearance=[0, 1], parts=[2, [0, 1]], alpha=[1.0, -2.0]).shape
     (6, 4, 4)
+    >>> raw = tp.edit_direction(fit, 1, 2, alpha=1.0)
+    >>> scaled = tp.edit_direction(fit, 1, 2, alpha=1.0, units="feature_norm")
+    >>> bool(np.isclose(np.abs(scaled).max(), tp.feature_scale(fit) * np.abs(raw).max()))
+    True
     """
+    if units not in UNITS:
+        raise ValueError(f"units must be one of {UNITS}, got {units!r}")
     several = not isinstance(appearance, numbers.Integral)
     appearances = indices("appearance", appearance, factors.rank[0])
     if several:
@@ -181,10 +261,15 @@ def edit_direction(
     else:
         regions = [parts]
     alphas = _alphas(alpha, len(appearances))
+    sigma = feature_scale(factors) if units == "feature_norm" else None
     delta = None
     for j, region, a in zip(appearances, regions, alphas, strict=True):
         p = tl.reshape(part_map(factors, region), (1, -1))
-        term = a * tl.dot(tl.reshape(factors.A[:, j], (-1, 1)), p)
+        a_j = factors.A[:, j]
+        if sigma is not None:
+            norm = B.scalar(tl.norm(a_j))
+            a = a * sigma / norm if norm > 0 else 0.0
+        term = a * tl.dot(tl.reshape(a_j, (-1, 1)), p)
         delta = term if delta is None else delta + term
     return tl.reshape(delta, (factors.n_channels, *factors.spatial_shape))
 
@@ -218,7 +303,7 @@ def sweep(delta, alphas: Sequence[float]):
     Parameters
     ----------
     delta : tensor
-        The edit direction Δ, typically from :func:`edit_direction` (shape
+        The edit direction Δ, typically from [`edit_direction`][tensorpanda.edit_direction] (shape
         (C, *spatial_shape)); any shape and backend.
     alphas : sequence of float
         The T strengths α_t, in order; 0 gives the unedited sample.
@@ -269,8 +354,8 @@ def apply(Z, delta):
     Z : array or tensor of shape (N, C, *spatial) or (C, *spatial)
         Feature maps; moved to the backend, dtype and device of ``delta``.
     delta : tensor of shape (C, *spatial)
-        The edit direction Δ, e.g. from :func:`edit_direction` (or one row of
-        :func:`sweep`).
+        The edit direction Δ, e.g. from [`edit_direction`][tensorpanda.edit_direction] (or one row
+        of [`sweep`][tensorpanda.sweep]).
 
     Returns
     -------

@@ -1,7 +1,8 @@
 """The public ``tp.save`` and ``tp.load``: factors to and from ``.safetensors`` or ``.npz``.
 
-The file format and its checks live in :mod:`tensorpanda._format`; these functions are the
-same as :meth:`Factorization.save` and :meth:`Factorization.load`.
+The file format and its checks live in `tensorpanda._format`; these functions are the
+same as [`Factorization.save`][tensorpanda.Factorization.save] and
+[`Factorization.load`][tensorpanda.Factorization.load].
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ def save(result: Factorization, path, overwrite: bool = False) -> Path:
     The file is written next to its destination and moved into place, so an interrupted
     save never leaves a half-written file under the final name. An existing file is kept
     unless ``overwrite=True``. A new file gets the permissions the umask allows; a replaced
-    file keeps its own. The factors go through the checks of :func:`load` before anything
-    is written, so every file saved can be loaded back.
+    file keeps its own. The factors go through the checks of [`load`][tensorpanda.load] before
+    anything is written, so every file saved can be loaded back.
 
     The file holds ``A``, ``P`` (copied to the host) and the objective ``history``, and a
     JSON metadata record with the model, the appearances constraint, the spatial shape and
@@ -42,8 +43,8 @@ def save(result: Factorization, path, overwrite: bool = False) -> Path:
     Raises
     ------
     ValueError
-        If ``path`` ends in neither ``.safetensors`` nor ``.npz``, or :func:`load` would
-        refuse the factors (NaN or inf, negative parts, a spatial shape that does not match
+        If ``path`` ends in neither ``.safetensors`` nor ``.npz``, or [`load`][tensorpanda.load]
+        would refuse the factors (NaN or inf, negative parts, a spatial shape that does not match
         ``P``, an unknown model, ...); nothing is written then.
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
@@ -72,7 +73,7 @@ def save(result: Factorization, path, overwrite: bool = False) -> Path:
 
 
 def load(path) -> Factorization:
-    """Read factors written by :func:`save`; the factors land on the active backend.
+    """Read factors written by [`save`][tensorpanda.save]; the factors land on the active backend.
 
     The file is checked before anything is built from it: it must be a complete
     tensorpanda factors file of a format version this tensorpanda reads, with a metadata
@@ -84,7 +85,7 @@ def load(path) -> Factorization:
     Parameters
     ----------
     path : str or os.PathLike
-        A ``.safetensors`` or ``.npz`` file written by :func:`save`.
+        A ``.safetensors`` or ``.npz`` file written by [`save`][tensorpanda.save].
 
     Returns
     -------

@@ -21,10 +21,10 @@ def reconstruction_error(factors: Factorization, data, relative: bool = True) ->
     Parameters
     ----------
     factors : Factorization
-        The fitted factors, e.g. from :func:`tensorpanda.tucker2`.
+        The fitted factors, e.g. from [`tensorpanda.tucker2`][tensorpanda.tucker2].
     data : array of shape (N, C, S) or (N, C, H, W), callable or iterable of batches
-        Anything :func:`tensorpanda.tucker2` accepts as data, with the C channels and
-        S = H·W positions the factors were fitted on.
+        Anything [`tensorpanda.tucker2`][tensorpanda.tucker2] accepts as data, with the C channels
+        and S = H·W positions the factors were fitted on.
     relative : bool, default True
         Divide by ‖Z‖_F, giving ‖Z − Ẑ‖_F / ‖Z‖_F; with ``False`` return the absolute
         ‖Z − Ẑ‖_F (its square is the objective Σ_i ‖Z_i − Ẑ_i‖²_F).
@@ -128,8 +128,8 @@ def roir(original, edited, mask) -> np.ndarray:
 def summarize(values) -> tuple[float, float]:
     """(mean, standard deviation) over the finite values.
 
-    ``inf`` and ``nan`` entries (e.g. the :func:`roir` of edits that changed nothing inside
-    their region) are dropped first; the standard deviation is the population one (ddof 0).
+    ``inf`` and ``nan`` entries (e.g. the [`roir`][tensorpanda.roir] of edits that changed nothing
+    inside their region) are dropped first; the standard deviation is the population one (ddof 0).
 
     Parameters
     ----------

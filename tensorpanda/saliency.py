@@ -94,7 +94,7 @@ def saliency(
     ----------
     factors : Factorization
         A fitted factorisation; the maps are meaningful for orthonormal appearances ``A``.
-    data : array (N, C, H, W) or any source :func:`tucker2` accepts
+    data : array (N, C, H, W) or any source [`tucker2`][tensorpanda.tucker2] accepts
         The samples' feature maps (same C and positions as the fitted data); read once.
     appearance : int
         Column j of A, in ``0 .. R_C - 1``.
@@ -172,11 +172,11 @@ def region_scores(factors: Factorization, data, region) -> np.ndarray:
     ----------
     factors : Factorization
         A fitted factorisation with appearances ``A`` (C×R_C).
-    data : array (N, C, H, W) or any source :func:`tucker2` accepts
+    data : array (N, C, H, W) or any source [`tucker2`][tensorpanda.tucker2] accepts
         The samples to average over (same C and positions as the fitted data); read once.
     region : boolean array of shape ``factors.spatial_shape``
-        True at the positions inside the region (e.g. from :func:`part_mask` without
-        ``size``); any backend. It must contain positions both inside and outside.
+        True at the positions inside the region (e.g. from [`part_mask`][tensorpanda.part_mask]
+        without ``size``); any backend. It must contain positions both inside and outside.
 
     Returns
     -------

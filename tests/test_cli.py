@@ -27,9 +27,13 @@ def test_help_lists_every_command_with_examples():
         [sys.executable, "-m", "tensorpanda.app.cli", "--help"],
         capture_output=True, text=True, check=True,
     ).stdout
-    for command in ("fit", "edit", "localize", "layers", "info", "bench", "demo"):
+    for command in ("fit", "parts", "edit", "localize", "layers", "info", "bench", "demo"):
         assert command in out
-    assert "examples:" in out
+    assert "examples:" in out and "--version" in out
+    # the example edits at strengths a face takes without saturating: |α| <= 1.5 σ
+    strengths = [float(a) for line in out.splitlines() if "tensorpanda edit " in line
+                 for a in line.split("--alpha")[1].split("--")[0].split()]
+    assert strengths and max(map(abs, strengths)) <= 1.5
 
 
 def test_fit_on_an_array_file_then_info(capsys, tmp_path):
@@ -42,31 +46,276 @@ def test_fit_on_an_array_file_then_info(capsys, tmp_path):
     code, out, _ = run(capsys, "info", str(out_file))
     info = json.loads(out)
     assert code == 0 and info["rank"] == [6, 3] and info["spatial_shape"] == [4, 4]
+    # σ, the unit of `edit --alpha`: the root-mean-square norm of a channel fibre
+    Z = np.load(tmp_path / "z.npy")
+    assert info["feature_scale"] == pytest.approx(np.sqrt((Z**2).sum(axis=1).mean()))
     code, _, err = run(capsys, "fit", "--data", str(tmp_path / "z.npy"), "--rank", "all", "3",
                        "--out", str(out_file))
     assert code == 2 and "overwrite" in err and err.count("\n") == 1
 
 
-@pytest.mark.generator
-def test_fit_edit_localize_on_the_dcgan(capsys, tmp_path):
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    """Factors of the DCGAN-faces generator at its 8×8 layer, fitted from the command line."""
     pytest.importorskip("gan_face_generate")
-    factors = tmp_path / "faces.safetensors"
-    code, _, err = run(capsys, "fit", "--adapter", "dcgan-faces", "--layer", "8x8",
-                       "--rank", "all", "4", "--samples", "200", "--out", str(factors))
+    folder = tmp_path_factory.mktemp("faces")
+    factors = folder / "faces.safetensors"
+    code = main(["fit", "--adapter", "dcgan-faces", "--layer", "8x8", "--rank", "all", "4",
+                 "--samples", "200", "--out", str(factors)])
+    assert code == 0
+    return factors
+
+
+@pytest.mark.generator
+def test_fit_writes_a_labelled_parts_figure_beside_the_factors(faces):
+    from tensorpanda.app import figures
+
+    picture = faces.with_name("faces.parts.png")
+    labels = figures.labels(picture)
+    # part index, method and layer, over 4 samples
+    assert labels["Columns"] == "part 0 | part 1 | part 2 | part 3"
+    assert "PandA (hals)" in labels["Title"] and "dcgan-faces main.5" in labels["Title"]
+    assert labels["Rows"] == "parts | sample 0 | sample 1 | sample 2 | sample 3"
+    assert Image.open(picture).size[1] > 5 * 130  # 5 rows of 64×64 tiles shown twice as big
+
+
+@pytest.mark.generator
+def test_edit_and_localize_on_the_dcgan(capsys, faces, tmp_path):
+    from tensorpanda.app import figures
+
+    code, out, err = run(capsys, "edit", str(faces), "--part", "0", "1", "--appearance", "2",
+                         "--alpha", "-1", "0", "1", "--samples", "3", "--out",
+                         str(tmp_path / "e.png"))
     assert code == 0, err
-    code, _, err = run(capsys, "edit", str(factors), "--part", "0", "1", "--appearance", "2",
-                       "--alpha", "-5", "0", "5", "--samples", "3", "--out",
-                       str(tmp_path / "e.png"))
-    assert code == 0, err
-    assert Image.open(tmp_path / "e.png").size == (3 * 130 + 2, 3 * 130 + 2)
-    code, _, err = run(capsys, "edit", str(factors), "--part", "0", "--appearance", "2",
+    labels = figures.labels(tmp_path / "e.png")
+    assert labels["Columns"] == "α = -1 | α = 0 | α = 1"
+    assert "appearance 2 into parts 0, 1" in labels["Title"] and "units of σ" in labels["Title"]
+    assert labels["Rows"] == "sample 0 | sample 1 | sample 2"
+    code, _, err = run(capsys, "edit", str(faces), "--part", "0", "--appearance", "2",
                        "--alpha", "1", "--out", str(tmp_path / "e.gif"))
     assert code == 0, err
-    code, _, err = run(capsys, "localize", str(factors), "--appearance", "1", "--out",
+    assert "α = 1" in figures.labels(tmp_path / "e.gif")["comment"]
+    code, _, err = run(capsys, "localize", str(faces), "--appearance", "1", "--out",
                        str(tmp_path / "s.png"))
     assert code == 0, err
+    assert "saliency of appearance 1" in figures.labels(tmp_path / "s.png")["Title"]
     code, out, _ = run(capsys, "layers", "dcgan-faces")
     assert "main.5" in out and "256×8×8" in out and "(default)" in out
+
+
+def _edited(path):
+    """The one image of a one-sample, one-strength strip, as floats (labels cut off)."""
+    from tensorpanda.app import figures
+
+    top = 2 * (figures.FONT_SIZE + 4) + 2  # title and column labels, then the padding
+    left = figures._text_width("sample 0", figures._font()[0]) + 6 + 2  # row label, padding
+    return np.asarray(Image.open(path), dtype=float)[top:top + 128, left:left + 128]
+
+
+@pytest.mark.generator
+def test_alpha_is_in_units_of_the_feature_norm_and_raw_on_request(capsys, faces, tmp_path):
+    """``--alpha 1`` is the raw edit of strength σ; ``--raw-alpha`` takes α as it is."""
+    import tensorpanda as tp
+
+    sigma = tp.feature_scale(tp.load(faces))
+    common = ["--part", "1", "--appearance", "0", "--samples", "1"]
+    assert run(capsys, "edit", str(faces), *common, "--alpha", "1",
+               "--out", str(tmp_path / "unit.png"))[0] == 0
+    assert run(capsys, "edit", str(faces), *common, "--alpha", f"{sigma!r}", "--raw-alpha",
+               "--out", str(tmp_path / "raw.png"))[0] == 0
+    assert run(capsys, "edit", str(faces), *common, "--alpha", "1", "--raw-alpha",
+               "--out", str(tmp_path / "one.png"))[0] == 0
+    unit, raw, one = (_edited(tmp_path / f"{n}.png") for n in ("unit", "raw", "one"))
+    assert unit.std() > 10 and (unit < 250).mean() > 0.9  # a face, not the white margin
+    assert np.abs(unit - raw).max() <= 2  # the same edit, up to rounding
+    assert np.abs(unit - one).mean() > 1  # a raw 1 is σ ≈ 3.7 times weaker: another image
+
+
+@pytest.mark.generator
+def test_edit_and_parts_work_whatever_the_backend(capsys, faces, tmp_path):
+    """The factors are read on the host: a pytorch (or jax) TENSORLY_BACKEND is no obstacle."""
+    tl = pytest.importorskip("tensorly")
+    pytest.importorskip("torch")
+    with tl.backend_context("pytorch"):
+        code, _, err = run(capsys, "edit", str(faces), "--part", "0", "--appearance", "1",
+                           "--alpha", "1", "--samples", "1", "--out", str(tmp_path / "e.png"))
+        assert code == 0, err
+        code, _, err = run(capsys, "parts", str(faces), "--part", "0", "--samples", "1",
+                           "--score-samples", "10", "--top", "1", "--out",
+                           str(tmp_path / "p.png"))
+        assert code == 0, err
+        assert tl.get_backend() == "pytorch"
+
+
+@pytest.mark.generator
+@pytest.mark.parametrize("where", [["--part", "2"], ["--region", "0.3:0.55,0.2:0.8"]])
+def test_parts_ranks_the_appearances_acting_on_a_part_or_region(capsys, faces, tmp_path,
+                                                                where):
+    import torch
+
+    import tensorpanda as tp
+    from tensorpanda.adapters import load
+    from tensorpanda.app import figures
+    from tensorpanda.app.cli import region_mask
+
+    code, out, err = run(capsys, "parts", str(faces), *where, "--samples", "2",
+                         "--score-samples", "40", "--top", "4", "--out", str(tmp_path / "p.png"))
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines() if "tensorpanda edit" in line]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4]
+    ranked, scores = [int(r[1]) for r in rows], [float(r[2]) for r in rows]
+    # the same ranking as region_scores on the same 40 samples, strongest first
+    fit = tp.load(faces).to_numpy()
+    gan = load("dcgan-faces")
+    Z = torch.cat(list(gan.features(gan.sample_latents(40, seed=0), "main.5"))).numpy()
+    region = (np.asarray(tp.part_map(fit, 2)) >= 0.5 if where[0] == "--part"
+              else region_mask((0.3, 0.55, 0.2, 0.8), (8, 8)))
+    expected = tp.region_scores(fit, Z, region)
+    assert ranked == [int(j) for j in np.argsort(-np.abs(expected))[:4]]
+    np.testing.assert_allclose(scores, expected[ranked], atol=2e-3)
+    # each suggested edit adds what lives there: the sign of its score
+    assert all(float(r[r.index("--alpha") + 2]) * s > 0 for r, s in zip(rows, scores, strict=True))
+    parts = figures.labels(tmp_path / "p.png")
+    assert parts["Columns"].endswith("part 3 | region")
+    ranking = figures.labels(tmp_path / "p.ranking.png")
+    assert ranking["Columns"].split(" | ")[0] == "original"
+    assert [c.split()[0].lstrip("+−") for c in ranking["Columns"].split(" | ")[1:]] == [
+        f"a_{j}" for j in ranked]
+
+
+@pytest.mark.generator
+@pytest.mark.parametrize("where,message", [
+    (["--part", "9"], "part index 9 is out of range"),
+    (["--region", "0:1,0:1"], "covers the whole feature map"),
+])
+def test_parts_refuses_a_part_or_region_it_cannot_rank(capsys, faces, tmp_path, where,
+                                                       message):
+    code, _, err = run(capsys, "parts", str(faces), *where, "--samples", "1",
+                       "--score-samples", "5", "--out", str(tmp_path / "p.png"))
+    assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_a_region_must_be_a_box_of_fractions(capsys):
+    for region in ("0.3:0.5", "0.5:0.3,0:1", "0:2,0:1", "a:b,c:d"):
+        code, err = _parse_error(capsys, "parts", "f.npz", "--region", region, "--out", "p.png")
+        assert code == 2 and "--region: expected" in err
+    code, err = _parse_error(capsys, "parts", "f.npz", "--region", "0:1,0:1", "--part", "1",
+                             "--out", "p.png")
+    assert code == 2 and "not allowed with argument" in err
+
+
+def test_region_mask_takes_the_cells_whose_centres_lie_inside():
+    from tensorpanda.app.cli import region_mask
+
+    mask = region_mask((0.0, 0.5, 0.25, 1.0), (4, 4))
+    assert mask[:2, 1:].all() and mask.sum() == 6
+    tiny = region_mask((0.1, 0.12, 0.9, 0.91), (4, 4))  # smaller than a cell: the cell under it
+    assert tiny.sum() == 1 and tiny[0, 3]
+
+
+def test_parts_of_factors_fitted_on_a_file(capsys, tmp_path):
+    from tensorpanda.app import figures
+
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).random((30, 6, 4, 4)))
+    assert run(capsys, "fit", "--data", str(tmp_path / "z.npy"), "--rank", "all", "3",
+               "--out", str(tmp_path / "f.npz"), "--no-figure")[0] == 0
+    assert not (tmp_path / "f.parts.png").exists()
+    code, _, err = run(capsys, "parts", str(tmp_path / "f.npz"), "--out", str(tmp_path / "p.png"))
+    assert code == 0, err
+    assert figures.labels(tmp_path / "p.png")["Rows"] == "parts"  # no generator: no samples
+    code, _, err = run(capsys, "parts", str(tmp_path / "f.npz"), "--part", "0", "--out",
+                       str(tmp_path / "q.png"))
+    assert code == 2 and "pass --adapter" in err and err.count("\n") == 1
+
+
+def test_fit_writes_the_parts_figure_and_checks_it_first(capsys, tmp_path, monkeypatch):
+    from tensorpanda.app import figures
+
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).random((30, 6, 4, 4)))
+    code, out, err = run(capsys, "fit", "--data", str(tmp_path / "z.npy"), "--rank", "all", "3",
+                         "--out", str(tmp_path / "f.safetensors"))
+    assert code == 0 and "f.parts.png" in out, err
+    assert "PandA (hals) parts, R_S = 3" in figures.labels(tmp_path / "f.parts.png")["Title"]
+    (tmp_path / "g.parts.png").write_text("mine")
+    _no_fit(monkeypatch)
+    code, _, err = run(capsys, "fit", "--data", str(tmp_path / "z.npy"), "--rank", "all", "3",
+                       "--out", str(tmp_path / "g.npz"))
+    assert code == 2 and "g.parts.png" in err and "--overwrite" in err, err
+    assert (tmp_path / "g.parts.png").read_text() == "mine" and not (tmp_path / "g.npz").exists()
+
+
+def test_fit_on_positions_without_a_grid_writes_no_figure(capsys, tmp_path):
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).random((30, 6, 10)))  # (N, C, S)
+    code, out, err = run(capsys, "fit", "--data", str(tmp_path / "z.npy"), "--rank", "all", "2",
+                         "--out", str(tmp_path / "f.npz"))
+    assert code == 0 and "no parts figure" in out, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npz", "z.npy"]
+
+
+def test_edit_asks_for_raw_alpha_when_the_factors_lack_their_scale(capsys, tmp_path):
+    import tensorpanda as tp
+
+    fit = tp.tucker2(np.random.default_rng(0).random((30, 6, 4, 4)), (None, 2))
+    del fit.info["sq_norm"]
+    fit.info.update(adapter="dcgan-faces", layer="main.5")
+    fit.save(tmp_path / "old.npz")
+    code, _, err = run(capsys, "edit", str(tmp_path / "old.npz"), "--part", "0",
+                       "--appearance", "0", "--alpha", "1", "--out", str(tmp_path / "e.png"))
+    assert code == 2 and "--raw-alpha" in err and err.count("\n") == 1, err
+
+
+def test_feature_scale_is_the_rms_norm_of_a_channel_fibre():
+    """The one definition of α's unit, shared by the CLI, the API and the demo."""
+    import tensorpanda as tp
+
+    Z = np.random.default_rng(0).standard_normal((30, 6, 4, 5)) * 3.0
+    rms = np.sqrt((np.linalg.norm(Z, axis=1) ** 2).mean())
+    fit = tp.tucker2(Z, (None, 3), random_state=0)
+    assert tp.feature_scale(Z) == pytest.approx(rms) == pytest.approx(tp.feature_scale(fit))
+    # α = 1 changes the fibre at the region's peak by one σ, whatever the appearance's norm
+    delta = np.asarray(tp.edit_direction(fit, 1, 2, alpha=1.0, units="feature_norm"))
+    assert np.linalg.norm(delta, axis=0).max() == pytest.approx(rms)
+    with pytest.raises(ValueError, match="units must be one of"):
+        tp.edit_direction(fit, 1, 2, units="pixels")
+    with pytest.raises(ValueError, match="all zero"):
+        tp.feature_scale(np.zeros((2, 3, 4, 4)))
+
+
+def test_version_and_verbose_anywhere(capsys, tmp_path):
+    import tensorpanda
+
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tensorpanda {tensorpanda.__version__}"
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).random((20, 6, 4, 4)))
+    argv = ["--data", str(tmp_path / "z.npy"), "--rank", "all", "2", "--no-figure"]
+    # in a fresh interpreter: logging is configured once per process
+    for position in ("before", "after"):
+        out = tmp_path / f"{position}.npz"
+        command = ["-v", "fit", *argv, "--out", str(out)] if position == "before" else [
+            "fit", *argv, "--out", str(out), "-v"]
+        done = subprocess.run([sys.executable, "-m", "tensorpanda.app.cli", *command],
+                              capture_output=True, text=True)
+        assert done.returncode == 0 and "INFO tensorpanda" in done.stderr, done.stderr
+    quiet = subprocess.run([sys.executable, "-m", "tensorpanda.app.cli", "fit", *argv, "--out",
+                            str(tmp_path / "q.npz")], capture_output=True, text=True)
+    assert quiet.returncode == 0 and "INFO" not in quiet.stderr
+
+
+def test_results_and_estimators_print_in_one_short_line():
+    import tensorpanda as tp
+
+    Z = np.random.default_rng(0).random((40, 6, 4, 4))
+    fit = tp.tucker2(Z, (None, 3), solver="hals", random_state=0)
+    text = repr(fit)
+    assert "\n" not in text and len(text) < 250 and "array" not in text
+    for piece in ("A: 6×6", "P: 16×3 (parts 3×4×4)", "model='panda'", "solver='hals'",
+                  "objective=", "converged="):
+        assert piece in text
+    estimator = tp.Tucker2((None, 3), solver="mu").fit(Z)
+    assert repr(estimator) == "Tucker2(rank=(None, 3), solver='mu')"
+    assert "array" not in repr(estimator.factorization_)
 
 
 @pytest.mark.parametrize(
@@ -415,8 +664,8 @@ def test_the_benchmark_script_refuses_an_existing_markdown_before_running(capsys
     def boom(*args):
         raise AssertionError("the benchmark ran before the output was checked")
 
-    for name in ("section_a", "section_b", "section_c"):
-        monkeypatch.setattr(solvers, name, boom)
+    for key, (title, _) in list(solvers.SECTIONS.items()):
+        monkeypatch.setitem(solvers.SECTIONS, key, (title, boom))
     table = tmp_path / "bench.md"
     table.write_text("my tables")
     with pytest.raises(SystemExit) as caught:

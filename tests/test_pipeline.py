@@ -65,9 +65,9 @@ def test_the_demo_writes_its_figures_and_keeps_existing_folders(tmp_path):
     out = tmp_path / "demo"
     run(out, DemoConfig(n_samples=300, n_measured=20))
     names = {p.name for p in out.iterdir()}
-    assert {"parts.png", "edit-eyes.png", "edit-eyes.gif", "edit-mouth.png", "edit-mouth.gif",
-            "removal.png", "saliency-background.png", "summary.md",
-            "factors.safetensors"} <= names
+    assert {"parts.png", "edit-near-eyes.png", "edit-near-eyes.gif", "edit-near-mouth.png",
+            "edit-near-mouth.gif", "border-appearance-in-eyes-part.png",
+            "saliency-border-appearance.png", "summary.md", "factors.safetensors"} <= names
     summary = (out / "summary.md").read_text()
     assert "relative error" in summary and "ROIR" in summary
     assert tp.load(out / "factors.safetensors").info["layer"] == LAYER
