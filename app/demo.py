@@ -137,10 +137,10 @@ def run(out: str | Path, config: DemoConfig | None = None, overwrite: bool = Fal
         frames = torch.stack([gan.generate(shown, config.layer, edit=a * unit.float())
                               for a in config.strengths])
         title = (f"{method}: appearance {'−' if sign < 0 else ''}a_{j} into part {k} "
-                 f"({region}), α in units of σ, {source}")
-        figures.edit_strip(frames, out / f"edit-{region}.png", overwrite=overwrite,
+                 f"(nearest the {region}), α in units of σ, {source}")
+        figures.edit_strip(frames, out / f"edit-near-{region}.png", overwrite=overwrite,
                            alphas=config.strengths, title=title)
-        figures.edit_gif(frames, out / f"edit-{region}.gif", overwrite=overwrite,
+        figures.edit_gif(frames, out / f"edit-near-{region}.gif", overwrite=overwrite,
                          alphas=config.strengths, title=title)
         edited = gan.generate(held_out, config.layer, edit=unit.float(),
                               batch_size=config.batch_size)
