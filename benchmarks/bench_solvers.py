@@ -1,10 +1,12 @@
-"""Solver benchmark: the Gram solvers against the original PandA optimiser.
+"""Solver benchmark: tensorpanda's fits against the original PandA optimiser at its best,
+the bare Gram product, TensorLy, and each other's backends.
 
 The implementation lives in :mod:`tensorpanda.benchmarks.solvers` (``tensorpanda bench``
 runs it too); see its docstring for what each table measures.
 
     python benchmarks/bench_solvers.py --smoke
-    python benchmarks/bench_solvers.py --markdown docs/benchmarks.md
+    python benchmarks/bench_solvers.py --sizes 256x32x32,512x64x64
+    python benchmarks/bench_solvers.py --markdown /tmp/bench.md
 """
 
 import sys

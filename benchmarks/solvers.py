@@ -1,24 +1,33 @@
-"""Solver benchmark: the Gram solvers against the original PandA optimiser.
+"""Solver benchmark: tensorpanda's fits against the original PandA optimiser at its best,
+the bare Gram product, TensorLy, and each other's backends.
 
-Prints, side by side in one run (every number of a table comes from the same process):
+Prints Markdown tables (every number of a table from the same process, ratios within
+interleaved pairs):
 
-(a) on planted data of PandA's sizes, the time each update rule takes to reach the
-    objective the ``paper`` optimiser ends at (one epoch of batch-1 steps, the best learning
-    rate of a small grid), and the ratio of the paper optimiser's time to it;
-(b) for a fit with R_C = C streamed in batches from a memory-mapped file, the fit time
-    divided by the time of one bare Gram product Σ Z_iᵀ Z_i over the same batches (the
-    floor no fit can beat), and for R_C < C the number of passes over the data;
-(c) the peak memory (resident set) of a streamed fit at two data sizes, each in its own
-    process, with the data generated batch by batch so it never exists in memory.
+(a) the default solver and ``appearances="free"`` timed to the final objective of the
+    original optimiser at its best (:mod:`.peers`: thin products, its faster BLAS thread
+    count, the best learning rate of its grid), beside one bare Gram product Σ Z_iᵀ Z_i
+    (the floor of any Gram route), and the faithful ``solver="paper"`` for parity
+    (:mod:`.speed`);
+(b) passes over the data and iterations with R_C < C, per update rule (:mod:`.speed`);
+(c) TensorLy's non-negative Tucker beside tensorpanda's, same data (:mod:`.peer_libraries`);
+(d) large maps (S = 32×32, 64×64), streamed: time against the peer, peak memory, route
+    (:mod:`.large_maps`);
+(e) the default fit on the numpy, pytorch and jax backends (:mod:`.peer_libraries`);
+(f) the peak memory of a streamed fit at two data sizes, each in its own process.
 
-The data of every table is planted (:mod:`tensorpanda.benchmarks.planted`, through
-:func:`planted`): disjoint non-negative parts, orthonormal appearances, Gaussian cores, noise.
+The data of every table is planted (:mod:`tensorpanda.benchmarks.planted`): disjoint
+non-negative parts, orthonormal appearances, Gaussian cores, noise.
 
 Usage (``benchmarks/bench_solvers.py`` and ``tensorpanda bench`` run this module)::
 
-    python benchmarks/bench_solvers.py                 # full sizes (about half an hour)
-    python benchmarks/bench_solvers.py --smoke         # tiny sizes, seconds (CI)
-    python benchmarks/bench_solvers.py --markdown docs/benchmarks.md
+    python benchmarks/bench_solvers.py                      # full sizes (hours: see docs)
+    python benchmarks/bench_solvers.py --smoke              # tiny sizes, about 20 s of CPU (CI)
+    python benchmarks/bench_solvers.py --sections ab --samples 1000 --pairs 3   # minutes
+    python benchmarks/bench_solvers.py --sizes 256x32x32,512x64x64   # large maps only
+    python benchmarks/bench_solvers.py --markdown /tmp/bench.md
+
+Progress lines go to stderr with the time, the tables to stdout (and ``--markdown``).
 """
 
 from __future__ import annotations
@@ -26,220 +35,66 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
-import tempfile
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import tensorly as tl
 
 import tensorpanda as tp
-from tensorpanda.benchmarks.planted import Planted
-from tensorpanda.data import as_source
-from tensorpanda.paper import fit_paper
-from tensorpanda.params import Config, validate
-from tensorpanda.statistics import gram
+
+from .large_maps import section_large
+from .peer_libraries import section_backends, section_tensorly
+from .speed import planted, section_passes, section_speed
+from .timing import best_of, peak_resident_mib  # noqa: F401  (best_of: the tests' import)
 
 FULL = {
-    "a": [(10_000, 512, (16, 16)), (10_000, 256, (8, 8))],
-    "b": (20_000, 512, (16, 16)),
-    "c": ((10_000, 100_000), 512, (16, 16)),
-    "n_parts": 8,
+    "speed": [(10_000, 256, (8, 8)), (10_000, 512, (16, 16))],
+    "pairs": 5,
+    "passes": (10_000, 256, (8, 8)),
     "low_rank": 64,
-    "paper_grid_steps": 500,
+    "tensorly": (100, 256, (8, 8)),
+    "tensorly_rank": 16,
+    "tensorly_iter": 100,
+    "tensorly_repeats": 2,
+    "large": [(256, (32, 32)), (512, (32, 32)), (256, (64, 64)), (512, (64, 64))],
+    "large_n": 10_000,
+    "large_pairs": 1,
+    "score_samples": 2000,
+    "memory": ((10_000, 100_000), 512, (16, 16)),
+    "n_parts": 8,
+    "grid_steps": 500,
+    "tune_steps": 500,
     "batch": 250,
+    "repeats": 3,
 }
 SMOKE = {
-    "a": [(300, 32, (6, 6))],
-    "b": (400, 32, (6, 6)),
-    "c": ((200, 400), 32, (6, 6)),
-    "n_parts": 4,
+    "speed": [(300, 32, (6, 6))],
+    "pairs": 2,
+    "passes": (300, 32, (6, 6)),
     "low_rank": 8,
-    "paper_grid_steps": 50,
+    "tensorly": (30, 16, (6, 6)),
+    "tensorly_rank": 4,
+    "tensorly_iter": 5,
+    "tensorly_repeats": 2,
+    "large": [(16, (12, 12))],
+    "large_n": 200,
+    "large_pairs": 1,
+    "score_samples": 200,
+    "memory": ((200, 400), 32, (6, 6)),
+    "n_parts": 4,
+    "grid_steps": 50,
+    "tune_steps": 50,
     "batch": 50,
+    "repeats": 2,
 }
-# The paper's learning-rate grid, in units of 1 / mean ‖Z_i‖²_F (the scale at which a
-# batch-1 gradient step is of the size of the factors): scale-free, so one grid serves all.
-LEARNING_RATE_GRID = (3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
-
-
-# -- planted data --------------------------------------------------------------------------------
-def planted(C: int, spatial: tuple, n_parts: int, seed: int) -> Planted:
-    """The benchmark's planted data: R_C = C, parts as horizontal bands, unit cores, σ = 0.1,
-    samples divided by √C, float32, generated batch by batch."""
-    return Planted(C, spatial, n_parts, layout="rows", noise=0.1, normalize=True, seed=seed,
-                   dtype="float32")
-
-
-# -- timing helpers ------------------------------------------------------------------------------
-def time_to_reach(target: float, **kwargs) -> tuple[float, float, tp.Factorization]:
-    """(seconds until tucker2's objective first reached ``target`` (nan if never), final
-    objective, fit): the fit's own clock read by a callback, so it includes the first pass."""
-    reached = []
-
-    def callback(state):
-        if state.objective <= target and not reached:
-            reached.append(state.elapsed)
-        return False
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", tp.ConvergenceWarning)
-        fit = tp.tucker2(callback=callback, **kwargs)
-    return (reached[0] if reached else float("nan")), fit.objective, fit
-
-
-def run_paper(Z, rank, learning_rate, n_steps, reorder=False):
-    """(seconds, objective over all of Z or inf if it diverged) of the original optimiser's
-    ``n_steps`` single-sample steps (one epoch of Z[:n_steps]), timed without the per-epoch
-    objective evaluation, which the original does not make."""
-    config = validate(
-        Config(
-            rank=rank, solver="paper", appearances="free", learning_rate=learning_rate,
-            max_iter=1, tol=0, random_state=0,
-        )
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", tp.ConvergenceWarning)
-        start = time.perf_counter()
-        try:
-            fit = fit_paper(as_source(Z[:n_steps], batch_size=1000), config, reorder=reorder)
-        except tp.DivergenceError:
-            return time.perf_counter() - start, np.inf
-        # the original evaluates no objective: the per-epoch evaluation is not its cost
-        seconds = time.perf_counter() - start - fit.info["evaluation_time"]
-    # the objective over the whole data set, outside the timed region
-    error = tp.reconstruction_error(fit, Z, relative=False) ** 2
-    return seconds, error
-
-
-def best_of(run, *args, repeats: int = 3, single_above: float = 60.0, **kwargs):
-    """(fewest seconds, first value) of ``repeats`` calls of ``run -> (seconds, value, ...)``,
-    one call if it takes over ``single_above`` s: short timings on a shared machine are noisy,
-    and the minimum estimates a run's own cost (as timeit reports)."""
-    seconds, value = run(*args, **kwargs)[:2]
-    if seconds <= single_above:
-        for _ in range(repeats - 1):
-            seconds = min(seconds, run(*args, **kwargs)[0])
-    return seconds, value
-
-
-def best_learning_rate(Z, rank, steps) -> float:
-    """The learning rate of LEARNING_RATE_GRID (in units of 1 / mean ‖Z_i‖²_F) whose
-    ``steps``-step run of the original optimiser ends at the lowest objective over all of Z."""
-    unit = 1.0 / float(np.mean(np.sum(Z[:steps].astype(np.float64) ** 2, axis=(1, 2))))
-    scores = {unit * g: run_paper(Z, rank, unit * g, steps)[1] for g in LEARNING_RATE_GRID}
-    return min(scores, key=scores.get)
-
-
-# -- (a) -----------------------------------------------------------------------------------------
-def section_a(cfg) -> list[str]:
-    """Table (a): the time each solver takes to reach the paper optimiser's final objective
-    (one epoch at the grid's best learning rate), per data size of ``cfg["a"]``."""
-    rows = [
-        "Times are the best of 3 runs for runs under a minute, one run above.",
-        "",
-        "| data (N, C, S) | solver | time to the paper's objective (s) | ratio paper / solver "
-        "| final relative error |",
-        "|---|---|---|---|---|",
-    ]
-    for n, C, spatial in cfg["a"]:
-        S = int(np.prod(spatial))
-        Z = planted(C, spatial, cfg["n_parts"], seed=0).array(n, cfg["batch"])
-        sq_norm = float(np.sum(Z.astype(np.float64) ** 2))
-        rank = (C, cfg["n_parts"])
-        lr = best_learning_rate(Z, rank, cfg["paper_grid_steps"])
-        t_paper, f_paper = best_of(run_paper, Z, rank, lr, n)
-        t_reordered, _ = best_of(run_paper, Z, rank, lr, n, reorder=True)
-        label = f"({n}, {C}, {S})"
-        rel = (f_paper / sq_norm) ** 0.5
-        rows.append(f"| {label} | paper (lr {lr:g}, {n} steps) | {t_paper:.2f} | 1 | {rel:.4f} |")
-        rows.append(
-            f"| {label} | paper, products reordered | {t_reordered:.2f} | "
-            f"{t_paper / t_reordered:.1f} | {rel:.4f} |"
-        )
-        for solver in ("mu", "hals", "pgd"):
-            t, f = best_of(time_to_reach, f_paper, data=Z, rank=rank, solver=solver,
-                           random_state=0)
-            rows.append(f"| {label} | {solver} | {_timing(t, t_paper)} | "
-                        f"{(f / sq_norm) ** 0.5:.4f} |")
-        with tl.backend_context("pytorch"):
-            import torch
-
-            t, f = best_of(
-                time_to_reach, f_paper, data=torch.from_numpy(Z), rank=rank, solver="adam",
-                learning_rate=1e-2, max_iter=10, batch_size=cfg["batch"], random_state=0,
-            )
-        rows.append(
-            f"| {label} | adam (pytorch, minibatch {cfg['batch']}) | {_timing(t, t_paper)} | "
-            f"{(f / sq_norm) ** 0.5:.4f} |"
-        )
-        del Z
-    return rows
-
-
-def _timing(seconds: float, paper_seconds: float) -> str:
-    """The time and ratio cells of a solver's row; a solver that never reached the paper
-    optimiser's objective says so instead of printing nan."""
-    if np.isnan(seconds):
-        return "not reached | –"
-    return f"{seconds:.3f} | {paper_seconds / seconds:.0f}"
-
-
-# -- (b) -----------------------------------------------------------------------------------------
-def bare_gram(Z, batch: int) -> float:
-    """Seconds for Σ_i Z_iᵀ Z_i over the batches: the product every R_C = C fit needs."""
-    start = time.perf_counter()
-    K = None
-    for b in range(0, len(Z), batch):
-        X = np.asarray(Z[b : b + batch]).reshape(-1, Z.shape[2])
-        K = gram(X) if K is None else K + gram(X)
-    return time.perf_counter() - start
-
-
-def section_b(cfg, folder: str) -> list[str]:
-    """Table (b): a streamed R_C = C fit against the bare Gram product (best of 2,
-    interleaved) on a float32 memmap written in ``folder``, and passes for R_C < C."""
-    n, C, spatial = cfg["b"]
-    S = int(np.prod(spatial))
-    model = planted(C, spatial, cfg["n_parts"], seed=1)
-    path = os.path.join(folder, "features.npy")
-    Z = np.lib.format.open_memmap(path, "w+", np.float32, (n, C, S))
-    for start in range(0, n, cfg["batch"]):
-        Z[start : start + cfg["batch"]] = model.batch(start, min(cfg["batch"], n - start))
-    Z.flush()
-    bare_gram(Z, cfg["batch"])  # warm the page cache so both timings read the same way
-    grams, fits = [], []
-    for _ in range(2):  # interleaved repetitions: the machine is shared and noisy
-        grams.append(bare_gram(Z, cfg["batch"]))
-        start = time.perf_counter()
-        fit = tp.tucker2(Z, (None, cfg["n_parts"]), batch_size=cfg["batch"], random_state=0)
-        fits.append(time.perf_counter() - start)
-    low = tp.tucker2(Z, (cfg["low_rank"], cfg["n_parts"]), batch_size=cfg["batch"],
-                     random_state=0)
-    del Z
-    return [
-        "| data (N, C, S), float32 memmap | measure | value |",
-        "|---|---|---|",
-        f"| ({n}, {C}, {S}) | bare Gram product, best of 2 (s) | {min(grams):.2f} |",
-        f"| ({n}, {C}, {S}) | R_C = C fit ({fit.info['solver']}), best of 2 (s) "
-        f"| {min(fits):.2f} |",
-        f"| ({n}, {C}, {S}) | **fit / bare Gram** | **{min(fits) / min(grams):.2f}** |",
-        f"| ({n}, {C}, {S}) | R_C = C: passes over the data | {fit.info['n_passes']} |",
-        f"| ({n}, {C}, {S}) | R_C = {cfg['low_rank']} < C: passes to converge "
-        f"(tol 1e-6) | {low.info['n_passes']} ({low.info['n_iter']} iterations, "
-        f"converged: {low.info['converged']}) |",
-        f"| ({n}, {C}, {S}) | R_C = {cfg['low_rank']} < C: fit time (s) | {low.info['time']:.2f} |",
-    ]
-
-
-# -- (c) -----------------------------------------------------------------------------------------
+# -- (f) -----------------------------------------------------------------------------------------
 def memory_worker(n: int, C: int, spatial: tuple, n_parts: int, batch: int) -> None:
     """Fit on n samples generated batch by batch and print "peak MiB, seconds, samples seen";
     run in a process of its own (``--memory-worker``) so the peak is this fit's alone."""
+    import time
+
     model = planted(C, spatial, n_parts, seed=2)
 
     def batches():
@@ -252,20 +107,10 @@ def memory_worker(n: int, C: int, spatial: tuple, n_parts: int, batch: int) -> N
     print(f"{peak_resident_mib():.1f} {seconds:.2f} {fit.info['n_samples']}")
 
 
-def peak_resident_mib() -> float:
-    """This process's peak resident memory in MiB (VmHWM: unlike getrusage's ru_maxrss, not
-    inherited from the parent across fork and exec; getrusage where there is no VmHWM)."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def section_c(cfg) -> list[str]:
-    """Table (c): the peak memory of a streamed fit at two data sizes, each in a fresh
+def section_memory(cfg) -> list[str]:
+    """Table (f): the peak memory of a streamed fit at two data sizes, each in a fresh
     process; a ratio of peaks near 1 shows memory does not grow with the number of samples."""
-    sizes, C, spatial = cfg["c"]
+    sizes, C, spatial = cfg["memory"]
     rows = [
         "| samples N (C, S) | peak resident memory (MiB) | fit time (s) |",
         "|---|---|---|",
@@ -278,38 +123,131 @@ def section_c(cfg) -> list[str]:
             capture_output=True, text=True, check=True,
         ).stdout.split()
         peak, seconds, seen = float(out[0]), float(out[1]), int(out[2])
-        assert seen == n
+        if seen != n:
+            raise RuntimeError(f"the memory worker saw {seen} samples, not {n}")
         peaks.append(peak)
         rows.append(f"| {n} ({C}, {int(np.prod(spatial))}) | {peak:.0f} | {seconds:.1f} |")
     rows.append(f"| **ratio {sizes[1]} / {sizes[0]}** | **{peaks[1] / peaks[0]:.3f}** | |")
     return rows
 
 
-# -- main ----------------------------------------------------------------------------------------
-def header(args) -> list[str]:
-    """The lines above the tables: the command that was run and the machine it ran on."""
+SECTIONS = {
+    "a": ("(a) Speed against the original optimiser at its best, and the floor", section_speed),
+    "b": ("(b) Passes over the data with R_C < C", section_passes),
+    "c": ("(c) TensorLy's non-negative Tucker on the same data", section_tensorly),
+    "d": ("(d) Large maps, streamed", section_large),
+    "e": ("(e) One fit on each backend", section_backends),
+    "f": ("(f) Peak memory of a streamed fit against N", section_memory),
+}
+
+
+# -- the header and the sizes --------------------------------------------------------------------
+def versions() -> str:
+    """The versions of the libraries the timings depend on."""
+    import scipy
     import torch
 
+    parts = [f"Python {platform.python_version()}", f"numpy {np.__version__}",
+             f"scipy {scipy.__version__}", f"torch {torch.__version__}",
+             f"tensorly {tl.__version__}", f"tensorpanda {tp.__version__}"]
+    try:
+        import jax
+
+        parts.append(f"jax {jax.__version__}")
+    except ImportError:
+        parts.append("jax not installed")
+    return ", ".join(parts)
+
+
+def threads() -> str:
+    """The BLAS libraries with their default thread counts, and torch's."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    blas = ", ".join(f"{p['internal_api']} {p.get('version')} ({p['num_threads']} threads)"
+                     for p in threadpool_info())
+    return f"BLAS: {blas}; torch threads: {torch.get_num_threads()}"
+
+
+def processor() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "processor unknown"
+
+
+def header(args) -> list[str]:
+    """The lines above the tables: the command that was run and the machine it ran on."""
     return [
         "Command: `" + " ".join(["python", "benchmarks/bench_solvers.py", *args.argv]) + "`",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python "
-        f"{platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
-        f"tensorly {tl.__version__}, backend {tl.get_backend()}, float32. All numbers of a "
-        "table come from one run of the script.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores "
+        f"({processor()}). {versions()}. {threads()}. "
+        f"Backend {tl.get_backend()}, float32 data. The Gram fits run with the default thread "
+        "counts; the original optimiser with the faster of 1 and 2 BLAS threads. All numbers "
+        "of a table come from one run of the script.",
     ]
 
 
-def main(argv=None) -> int:
-    """The command line: print the tables (``--smoke`` sizes, ``--sections``), optionally
-    write them (``--markdown FILE``); the hidden ``--memory-worker`` serves table (c)."""
+def parse_sizes(text: str) -> list[tuple[int, tuple[int, int]]]:
+    """``"256x32x32,512x64x64"`` as [(C, (H, W)), ...]; a ValueError naming the bad entry."""
+    sizes = []
+    for entry in text.split(","):
+        try:
+            C, H, W = (int(x) for x in entry.strip().lower().split("x"))
+        except ValueError:
+            raise ValueError(f"--sizes entries are CxHxW, e.g. 256x32x32; not {entry!r}") from None
+        sizes.append((C, (H, W)))
+    return sizes
+
+
+def sized(cfg: dict, args) -> dict:
+    """``cfg`` with the command line's --samples, --pairs and --sizes applied."""
+    cfg = dict(cfg)
+    if args.samples:
+        n = args.samples
+        cfg["speed"] = [(n, C, s) for _, C, s in cfg["speed"]]
+        cfg["passes"] = (n, *cfg["passes"][1:])
+        cfg["large_n"] = n
+        cfg["score_samples"] = min(cfg["score_samples"], n)
+        cfg["memory"] = ((n, 10 * n), *cfg["memory"][1:])
+    if args.pairs:
+        cfg["pairs"] = cfg["large_pairs"] = args.pairs
+    if args.sizes:
+        cfg["large"] = parse_sizes(args.sizes)
+    return cfg
+
+
+# -- main ----------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the harness."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
-    parser.add_argument("--sections", default="abc", help="which of a, b, c to run")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (under a minute)")
+    parser.add_argument("--sections", help="which of a-f to run (default: all; 'd' with --sizes)")
+    parser.add_argument("--samples", type=int, help="N for sections a, b, d, e (and N, 10·N for f)")
+    parser.add_argument("--pairs", type=int, help="interleaved pairs in sections a and d")
+    parser.add_argument("--sizes", help="large-map sizes CxHxW,... (runs section d only "
+                        "unless --sections says otherwise)")
     parser.add_argument("--markdown", help="also write the tables to this file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --markdown")
     parser.add_argument("--memory-worker", nargs=6, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv=None) -> int:
+    """The command line: print the tables, optionally write them (``--markdown FILE``); the
+    hidden ``--memory-worker`` serves table (f)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.memory_worker:
+        n, C, H, W, n_parts, batch = map(int, args.memory_worker)
+        memory_worker(n, C, (H, W), n_parts, batch)
+        return 0
     if args.markdown:
         # refused before the benchmark runs (minutes), not after: never a lost file either
         from tensorpanda._checks import writable_path
@@ -318,23 +256,22 @@ def main(argv=None) -> int:
             writable_path(Path(args.markdown).expanduser(), args.overwrite)
         except (OSError, ValueError) as err:
             parser.error(str(err).replace("overwrite=True", "--overwrite"))
-    if args.memory_worker:
-        n, C, H, W, n_parts, batch = map(int, args.memory_worker)
-        memory_worker(n, C, (H, W), n_parts, batch)
-        return 0
+    sections = args.sections or ("d" if args.sizes else "".join(SECTIONS))
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"--sections takes letters from {''.join(SECTIONS)}, not {''.join(unknown)}")
+    try:
+        cfg = sized(SMOKE if args.smoke else FULL, args)
+    except ValueError as err:
+        parser.error(str(err))
     args.argv = sys.argv[1:] if argv is None else list(argv)
-    cfg = SMOKE if args.smoke else FULL
     lines = header(args)
-    with tempfile.TemporaryDirectory(prefix="tensorpanda-bench-") as folder:
-        for key, title, run in (
-            ("a", "(a) Time to reach the paper optimiser's final objective", section_a),
-            ("b", "(b) A streamed R_C = C fit against the bare Gram product", section_b),
-            ("c", "(c) Peak memory of a streamed fit", section_c),
-        ):
-            if key in args.sections:
-                rows = run(cfg, folder) if key == "b" else run(cfg)
-                lines += ["", f"## {title}", "", *rows]
-                print("\n".join(["", f"## {title}", "", *rows]), flush=True)
+    print("\n".join(lines), flush=True)
+    for key in sections:
+        title, run = SECTIONS[key]
+        block = ["", f"## {title}", "", *run(cfg)]
+        lines += block
+        print("\n".join(block), flush=True)
     if args.markdown:
         from tensorpanda._checks import atomic_write
 

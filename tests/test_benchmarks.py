@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import tensorpanda as tp
 from helpers import planted
+from tensorpanda.benchmarks import large_maps, peer_libraries, peers, timing
 from tensorpanda.benchmarks.planted import Planted
-from tensorpanda.benchmarks.solvers import best_of, main
+from tensorpanda.benchmarks.solvers import best_of, main, parse_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.backend_independent
@@ -98,6 +100,13 @@ def test_memory_worker_sees_every_sample(capsys):
     assert float(peak_mib) > 0 and float(seconds) >= 0 and int(samples) == 40
 
 
+def _table(text: str, title: str) -> list[list[str]]:
+    """The body rows (cells) of the first Markdown table after the heading ``title``."""
+    section = text.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:]]
+
+
 @pytest.mark.slow
 def test_solver_benchmark_smoke(tmp_path):
     out = tmp_path / "bench.md"
@@ -108,10 +117,122 @@ def test_solver_benchmark_smoke(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     text = out.read_text()
-    for title in ("(a) Time to reach", "(b) A streamed R_C = C fit", "(c) Peak memory"):
-        assert title in text
-    # every solver row carries a number, and the memory ratio is printed
-    assert text.count("| mu |") == 1 and "**ratio" in text
+    assert "Machine:" in text and "BLAS:" in text and "tensorly 0." in text
+    speed = _table(text, "(a) Speed against the original optimiser")
+    assert len(speed) == 5 and all(len(row) == 6 for row in speed)
+    floor, peer, default, free, faithful = speed
+    assert "floor" in floor[1] and "at its best" in peer[1] and "faithful" in faithful[1]
+    assert "for parity" in faithful[1] and "appearances='free'" in free[1]
+    for row in (floor, peer, default, free):  # every time is a number: no run failed
+        assert 0 <= float(row[2].split()[0]) < np.inf
+    # the peer is the faithful optimiser's maths: the same objective up to float32 rounding
+    # accumulated over the epoch (exact in float64: test_peer_is_the_original_optimiser)
+    assert abs(float(peer[5]) - float(faithful[5])) <= 1e-3
+    passes = _table(text, "(b) Passes over the data")
+    assert [row[1].split()[0] for row in passes] == ["default", "hals", "mu", "pgd"]
+    assert all(int(row[2]) >= 1 and int(row[3]) >= 1 for row in passes)
+    tensorly_rows = _table(text, "(c) TensorLy")
+    assert len(tensorly_rows) == 2 and "cannot solve the same problem" in text
+    assert all(0 < float(row[5]) < 1 for row in tensorly_rows)
+    large = _table(text, "(d) Large maps")
+    assert len(large) == 2 and all(float(row[4]) > 0 for row in large)  # peak MiB
+    backends = _table(text, "(e) One fit on each backend")
+    assert backends[0][1].startswith("numpy") and backends[0][4] == "1.00"
+    # the same fit on every backend: the same error, up to float32 rounding
+    errors = [float(row[6]) for row in backends]
+    assert max(errors) - min(errors) <= 1e-4 * errors[0]
+    assert "**ratio" in text
+
+
+def test_peer_is_the_original_optimiser(tmp_path):
+    """Both product orders of the peer end where solver='paper' (left to right) ends."""
+    Z = Planted(10, (4, 5), 3, noise=0.1, normalize=True, seed=0).array(120, 40)
+    rank, lr = (10, 3), 0.5 / np.mean(np.sum(Z**2, axis=(1, 2)))
+    fit = tp.tucker2(Z, rank, solver="paper", appearances="free", learning_rate=lr,
+                     max_iter=1, random_state=0)
+    batches = peers.array_batches(Z, 32)
+    ends = [peers.run(batches, rank, lr, peers.Setting(order, 1))[1:] for order in peers.ORDERS]
+    for A, P in ends:
+        np.testing.assert_allclose(peers.objective(batches, A, P), fit.objective, rtol=1e-9)
+        np.testing.assert_allclose(P, np.asarray(fit.P), atol=1e-12)
+    # a rate far too large diverges: the objective says so instead of a number
+    _, A, P = peers.run(batches, rank, 1e6 * lr, peers.Setting("thin products", 1))
+    assert peers.objective(batches, A, P) == np.inf
+
+
+def test_peer_objective_is_the_summed_residual():
+    rng = np.random.default_rng(1)
+    Z, A, P = rng.standard_normal((7, 5, 6)), rng.standard_normal((5, 3)), rng.random((6, 2))
+    direct = sum(np.sum((z - A @ A.T @ z @ P @ P.T) ** 2) for z in Z)
+    np.testing.assert_allclose(peers.objective(peers.array_batches(Z, 3), A, P), direct,
+                               rtol=1e-10)
+
+
+def test_limited_batches_stop_inside_a_batch():
+    Z = np.arange(10 * 2 * 3, dtype=float).reshape(10, 2, 3)
+    head = list(peers.limited(peers.array_batches(Z, 4), 6)())
+    assert [len(b) for b in head] == [4, 2]
+    np.testing.assert_array_equal(np.concatenate(head), Z[:6])
+
+
+def test_tuning_times_every_setting_and_keeps_the_fastest():
+    Z = Planted(6, (3, 3), 2, normalize=True, seed=0, dtype="float32").array(40, 20)
+    best, seconds = peers.tune(peers.array_batches(Z, 20), (6, 2), 0.1, 20)
+    assert set(seconds) == {peers.Setting(o, t) for o in peers.ORDERS for t in (1, 2)}
+    assert all(0 < s < np.inf for s in seconds.values())
+    assert seconds[best] <= 3 * min(seconds.values())  # a dropped setting only lost a trial
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gram_forms_compute_the_gram(dtype):
+    X = np.random.default_rng(0).standard_normal((50, 7)).astype(dtype)
+    for form in timing.GRAM_FORMS.values():  # syrk fills the upper triangle
+        np.testing.assert_allclose(np.triu(form(X)), np.triu(X.T @ X), rtol=1e-5)
+    batches = peers.array_batches(X.reshape(10, 5, 7), 3)
+    best, seconds = timing.fastest_gram_form(batches)
+    assert best in timing.GRAM_FORMS and seconds[best] == min(seconds.values())
+
+
+def test_spread_is_median_and_range_without_nans():
+    assert timing.spread([3.0, 1.0, 2.0]) == "2.0 (1.0–3.0)"
+    assert timing.spread([2.0, np.nan], 2) == "2.00"
+    assert timing.spread([np.nan], none="not reached") == "not reached"
+
+
+def test_tensorly_and_tensorpanda_fit_the_same_nonnegative_data():
+    X = np.maximum(Planted(6, (3, 4), 2, seed=0).array(12, 12), 0)
+    for seconds, error, iterations in (peer_libraries.tensorly_fit(X, (3, 2), 5),
+                                       peer_libraries.tensorpanda_fit(X, (3, 2), 12)):
+        assert seconds > 0 and 0 < error < 1 and iterations >= 1
+
+
+def test_backends_fit_the_same_data_to_the_same_error():
+    names, _ = peer_libraries.available_backends(["numpy", "pytorch"])
+    Z = Planted(6, (3, 4), 2, normalize=True, seed=0, dtype="float32").array(60, 30)
+    runs = peer_libraries.backend_runs(Z, names, (6, 2), {"repeats": 1, "batch": 30})
+    errors = [runs[name][0][1] for name in names]
+    np.testing.assert_allclose(errors, errors[0], rtol=1e-4)
+
+
+def test_large_map_workers_measure_the_peer_and_the_fit():
+    job = {"n": 30, "C": 4, "H": 5, "W": 5, "n_parts": 2, "batch": 10}
+    peer = large_maps.worker({**job, "kind": "peer", "lr": 0.05, "order": "thin products",
+                              "threads": 1})
+    assert np.isfinite(peer["objective"]) and peer["peak_mib"] > 0
+    fit = large_maps.worker({**job, "kind": "fit", "target": np.inf})
+    assert fit["seconds"] <= fit["time"] and fit["statistics"] in ("gram", "streamed")
+    assert fit["n_passes"] >= 1
+    assert large_maps.batch_size(512, 4096, 250) == 8 and large_maps.batch_size(8, 4, 250) == 250
+
+
+def test_sizes_and_sections_are_checked(capsys):
+    assert parse_sizes("256x32x32, 512X64x64") == [(256, (32, 32)), (512, (64, 64))]
+    with pytest.raises(ValueError, match="CxHxW"):
+        parse_sizes("256x32")
+    for argv, message in ((["--sections", "az"], "not z"), (["--sizes", "1x2"], "CxHxW")):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert message in capsys.readouterr().err
 
 
 @pytest.mark.slow
