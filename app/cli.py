@@ -387,7 +387,10 @@ def cmd_fit(args) -> int:
     elif figure is not None:
         images = None if generator is None else generator.adapter.generate(
             generator.sample(FIGURE_SAMPLES, args.seed), progress=False).cpu()
-        _parts_figure(fit.to_numpy(), images, figure, args.overwrite)
+        import tensorly as tl
+
+        with tl.backend_context("numpy"):  # the figure reads host factors, whatever the fit's
+            _parts_figure(fit.to_numpy(), images, figure, args.overwrite)
         print(f"{figure}: the {fit.rank[1]} parts" + ("" if images is None else
                                                       f" over {len(images)} samples"))
     return 0

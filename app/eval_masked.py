@@ -11,9 +11,9 @@ direction differs. The directions, for a paint map p:
 - ``pca``: the top principal direction of the feature fibres where p ≥ ½, both signs;
 - ``mean difference``: the mean fibre where p ≥ ½ minus the mean fibre elsewhere.
 
-Paint maps: PandA's part p̂_K (:func:`part_paint`), a region no method chose, averaged down
-to the feature grid (:func:`region_paint`), or PandA's part refined on each sample
-(:func:`refined_paint`, with :func:`tensorpanda.refine`).
+Paint maps: PandA's part p̂_K (`part_paint`), a region no method chose, averaged down
+to the feature grid (`region_paint`), or PandA's part refined on each sample
+(`refined_paint`, with `tensorpanda.refine`).
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def directions(family: str, paint: Paint, Z: np.ndarray, fit: tp.Factorization |
 def masked_candidates(gan: Adapter, layer: str, family: str, paint: Paint, Z: np.ndarray,
                       fit, scale: float, n: int, seed: int,
                       batch_size: int = 250) -> list[Candidate]:
-    """One :class:`~tensorpanda.app.locality.Candidate` per direction of ``family``."""
+    """One `Candidate` per direction of ``family``."""
     return [Candidate(f"{family}: {label} in {paint.name}",
                       masked_editor(gan, layer, d, paint, scale, batch_size))
             for label, d in directions(family, paint, Z, fit, n, seed)]

@@ -1,10 +1,10 @@
 """What an edit does, beyond where: measures on images before and after an edit.
 
-- :func:`uniform_share`: the share of the change inside a region that is one colour added
+- `uniform_share`: the share of the change inside a region that is one colour added
   to the whole region (a tint or a brightness shift), against structure.
-- :func:`consistency`: how alike the structural change is from sample to sample.
-- :func:`matched_congruence`: how alike two fits' parts are (stability across seeds).
-- :func:`border_distance` and :func:`background_auc`: does a "removal" move the region's
+- `consistency`: how alike the structural change is from sample to sample.
+- `matched_congruence`: how alike two fits' parts are (stability across seeds).
+- `border_distance` and `background_auc`: does a "removal" move the region's
   colour toward the background, does a "background" saliency map find each image's
   background?
 """

@@ -1,16 +1,16 @@
 """One fit's evaluation: PandA, masked baselines and latent baselines on the same regions.
 
-For a seed s, :func:`run_seed` fits PandA on its own samples, then for each region:
+For a seed s, `run_seed` fits PandA on its own samples, then for each region:
 
-- *masked* edits (:mod:`tensorpanda.app.eval_masked`): each direction family painted into
+- *masked* edits (`tensorpanda.app.eval_masked`): each direction family painted into
   PandA's part that lies most inside the region, and into the region itself (averaged down
   to the feature grid), all at the same feature-space norm;
-- *latent* edits: SeFa and GANSpace (:mod:`tensorpanda.app.locality`), calibrated once to the
+- *latent* edits: SeFa and GANSpace (`tensorpanda.app.locality`), calibrated once to the
   median whole-image change of the masked edits on the selection samples.
 
 Each family keeps its direction with the lowest mean ROIR on the selection samples; that edit
 is measured on separate evaluation samples: ROIR, change inside, uniform share, consistency
-(:mod:`tensorpanda.app.eval_measures`). Fit, probe, selection and evaluation samples all
+(`tensorpanda.app.eval_measures`). Fit, probe, selection and evaluation samples all
 come from seed-dependent draws, so fits of different seeds see different samples.
 """
 

@@ -9,7 +9,7 @@ Measured here against baselines at the same feature-space norm:
   direction (mean border fibre − mean fibre in the part);
 - saliency: AUC of each image's map for that image's background, defined without the fit
   (pixels within an RGB distance of 0.1 of the border colour,
-  :func:`~tensorpanda.app.eval_measures.background_masks`), against the AUC of the maps'
+  `background_masks`), against the AUC of the maps'
   average (one fixed pattern for every image) and of the distance from the image centre.
 """
 

@@ -1,4 +1,4 @@
-"""Markdown tables of an evaluation over seeds (rows of :mod:`tensorpanda.app.eval_protocol`)."""
+"""Markdown tables of an evaluation over seeds (rows of `tensorpanda.app.eval_protocol`)."""
 
 from __future__ import annotations
 

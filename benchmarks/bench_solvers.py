@@ -1,7 +1,7 @@
 """Solver benchmark: tensorpanda's fits against the original PandA optimiser at its best,
 the bare Gram product, TensorLy, and each other's backends.
 
-The implementation lives in :mod:`tensorpanda.benchmarks.solvers` (``tensorpanda bench``
+The implementation lives in `tensorpanda.benchmarks.solvers` (``tensorpanda bench``
 runs it too); see its docstring for what each table measures.
 
     python benchmarks/bench_solvers.py --smoke

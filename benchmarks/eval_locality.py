@@ -3,7 +3,7 @@
 For each of ``--seeds`` seeds, PandA is fitted on its own samples and every method edits the
 same regions of the same samples (see tensorpanda.app.eval_protocol):
 
-- regions no method chose: boxes fixed once from the mean image (:data:`REGIONS`), and,
+- regions no method chose: boxes fixed once from the mean image (`REGIONS`), and,
   reported apart and labelled as such, PandA's parts nearest two landmarks;
 - masked feature edits at one feature-space norm: PandA's appearances, random directions,
   the top principal direction of the region's features, the mean feature difference; each

@@ -4,7 +4,7 @@ more than a step of the original optimiser.
 Data are planted and streamed (``Planted.batch(start, size, fresh_noise=False)``), never
 held: at N = 10,000, C = 512, S = 64×64 they would take 21 GB. Each timed run is a process
 of its own (``--worker``), so its peak resident memory is its own: the peer (the original
-optimiser at its best, :mod:`.peers`) first, then the default fit timed to the peer's final
+optimiser at its best, `peers`) first, then the default fit timed to the peer's final
 objective, ``pairs`` times interleaved.
 """
 

@@ -1,13 +1,13 @@
 """The original PandA optimiser at its best, as the benchmarks' peer.
 
-The same maths as ``solver="paper"`` (:mod:`tensorpanda.paper`): from A = the left singular
+The same maths as ``solver="paper"`` (`tensorpanda.paper`): from A = the left singular
 vectors of the channel scatter of the first 1,000 samples and P ~ U(0, 0.01), one epoch of
 batch-1 projected gradient steps on f_i(A, P) = ‖Z_i − A Aᵀ Z_i P Pᵀ‖²_F, a P-step (then
 P ← max(P, 0)) followed by an A-step with the new P, at a fixed learning rate. Here it runs
 on numpy arrays with its products associated so that no step costs more than
 O(C·R_S·(S + R_C)): every product is "a big matrix times a thin one" (K = R_S columns),
 never the C×C matrix AᵀA nor the S×S matrix Zᵀ A Aᵀ Z. Which order and how many BLAS
-threads run fastest is measured, not assumed (:func:`tune`).
+threads run fastest is measured, not assumed (`tune`).
 
 Data are given as ``batches``: a callable returning a fresh iterable of (n, C, S) arrays,
 so the peer runs on data held in memory and on data streamed from a generator alike.
@@ -98,7 +98,7 @@ def step_thin(z, A, P, lr):
 
 def step_square(z, A, P, lr):
     """The order of ``solver="paper", reorder=True`` (tensorpanda.paper): like
-    :func:`step_thin` but through AᵀA (R_C×R_C) and Aᵀ Z (R_C×S), O(R_C·(C·S + C·R_C))."""
+    `step_thin` but through AᵀA (R_C×R_C) and Aᵀ Z (R_C×S), O(R_C·(C·S + C·R_C))."""
     from tensorpanda.paper import paper_gradients
 
     g_P, grad_A = paper_gradients(z, A, P, reorder=True)

@@ -18,7 +18,7 @@ class Planted:
     """A planted model: its factors ``A`` and ``P``, and samples drawn at once or by batches.
 
     ``seed`` is an int, or a numpy ``RandomState``/``Generator`` to draw from. The factors
-    are drawn first from that stream; :meth:`sample` continues it. :meth:`batch` draws each
+    are drawn first from that stream; `sample` continues it. `batch` draws each
     batch from a stream of its own, seeded with ``(seed, start)`` (so it needs an int seed),
     which lets a stream of any length be generated piece by piece, in any order.
     ``layout`` cuts the H×W grid into K runs of ⌈S/K⌉ positions read column by column

@@ -5,18 +5,18 @@ Prints Markdown tables (every number of a table from the same process, ratios wi
 interleaved pairs):
 
 (a) the default solver and ``appearances="free"`` timed to the final objective of the
-    original optimiser at its best (:mod:`.peers`: thin products, its faster BLAS thread
+    original optimiser at its best (`peers`: thin products, its faster BLAS thread
     count, the best learning rate of its grid), beside one bare Gram product Σ Z_iᵀ Z_i
     (the floor of any Gram route), and the faithful ``solver="paper"`` for parity
-    (:mod:`.speed`);
-(b) passes over the data and iterations with R_C < C, per update rule (:mod:`.speed`);
-(c) TensorLy's non-negative Tucker beside tensorpanda's, same data (:mod:`.peer_libraries`);
+    (`speed`);
+(b) passes over the data and iterations with R_C < C, per update rule (`speed`);
+(c) TensorLy's non-negative Tucker beside tensorpanda's, same data (`peer_libraries`);
 (d) large maps (S = 32×32, 64×64), streamed: time against the peer, peak memory, route
-    (:mod:`.large_maps`);
-(e) the default fit on the numpy, pytorch and jax backends (:mod:`.peer_libraries`);
+    (`large_maps`);
+(e) the default fit on the numpy, pytorch and jax backends (`peer_libraries`);
 (f) the peak memory of a streamed fit at two data sizes, each in its own process.
 
-The data of every table is planted (:mod:`tensorpanda.benchmarks.planted`): disjoint
+The data of every table is planted (`tensorpanda.benchmarks.planted`): disjoint
 non-negative parts, orthonormal appearances, Gaussian cores, noise.
 
 Usage (``benchmarks/bench_solvers.py`` and ``tensorpanda bench`` run this module)::

@@ -1,7 +1,7 @@
 """Section (a): the default solver against the original optimiser at its best, beside the
 floor, and section (b): passes over the data with R_C < C.
 
-(a) For each size, on planted float32 data held in memory: the peer (:mod:`.peers`, the
+(a) For each size, on planted float32 data held in memory: the peer (`peers`, the
 original optimiser with thin products at its faster thread count and the best learning
 rate of its grid) and the Gram fits (the default solver, and ``appearances="free"``, the
 paper's own model) timed to the peer's final objective, with one bare Gram product

@@ -2,7 +2,7 @@
 
 Every statistic the Gram solvers need is a sum over samples, so fitting on data split across
 processes is one all-reduce per pass, not a new algorithm. Before each sum the ranks compare
-a small summary of their pass (:func:`agree`): the layout and dtype of their data, on the
+a small summary of their pass (`agree`): the layout and dtype of their data, on the
 first pass of a fit the fit's parameters, and whether their pass failed (e.g. on NaN). Any
 disagreement or failure raises the same error on every rank, instead of a C++ abort, a
 "connection reset" or a rank waiting forever for a peer that has gone. torch is never
@@ -291,7 +291,7 @@ def all_reduce_sum(values: dict) -> dict:
 
     The values travel in one flat buffer (one collective per pass). With the pytorch backend
     on a GPU the buffer stays on the device, as NCCL wants; otherwise it goes through a CPU
-    tensor, as gloo wants. Call :func:`agree` first: the buffers must match across ranks.
+    tensor, as gloo wants. Call `agree` first: the buffers must match across ranks.
     """
     dist = process_group()
     if dist is None or dist.get_world_size() == 1 or not values:

@@ -1,7 +1,7 @@
 """The estimator: ``Tucker2``, keeping scikit-learn's protocol without depending on it.
 
-Its parameters are those of :func:`tensorpanda.tucker2`, from the one table
-:data:`tensorpanda.params.PARAMETERS`; fitting goes through the same :func:`fit` as the
+Its parameters are those of [`tensorpanda.tucker2`][tensorpanda.tucker2], from the one table
+`tensorpanda.params.PARAMETERS`; fitting goes through the same `fit` as the
 function, so the two cannot drift apart. Results are stored in trailing-underscore
 attributes.
 """
@@ -24,7 +24,7 @@ class Tucker2:
     r"""Semi-nonnegative Tucker-2 (PandA) as an estimator with scikit-learn's protocol.
 
     Fits appearances A (C×R_C) and non-negative parts P (S×R_S) to samples Z_i (C×S) by
-    :math:`\min_{A,\,P \ge 0} \sum_i \lVert Z_i - A A^\top Z_i P P^\top \rVert_F^2`
+    $\min_{A,\,P \ge 0} \sum_i \lVert Z_i - A A^\top Z_i P P^\top \rVert_F^2$
     (``model="panda"``), or the classic Tucker-2 with free cores (``model="tucker"``).
 
     Parameters
@@ -32,12 +32,14 @@ class Tucker2:
     rank : (int or None, int)
         (R_C, R_S): number of appearances and of parts; ``R_C=None`` means all C channels.
     model, solver, init, appearances, tol, max_iter, inner_max_iter
-        Keyword only: the parameters of :func:`tensorpanda.tucker2`, with the same
+        Keyword only: the parameters of [`tensorpanda.tucker2`][tensorpanda.tucker2], with the same
         names, defaults and meaning.
     statistics, batch_size, basis_samples, learning_rate, random_state, callback
-        Keyword only, as in :func:`tensorpanda.tucker2` (``batch_size`` is also used by
-        :meth:`transform` and :meth:`score`). All are stored as given and validated when
-        fitting; :meth:`get_params` and :meth:`set_params` read and change them.
+        Keyword only, as in [`tensorpanda.tucker2`][tensorpanda.tucker2] (``batch_size`` is also
+        used by [`transform`][tensorpanda.Tucker2.transform] and
+        [`score`][tensorpanda.Tucker2.score]). All are stored as given and validated when fitting;
+        [`get_params`][tensorpanda.Tucker2.get_params] and
+        [`set_params`][tensorpanda.Tucker2.set_params] read and change them.
 
     Attributes
     ----------
@@ -56,7 +58,8 @@ class Tucker2:
     reconstruction_err_ : float
         ‖Z − Ẑ‖_F over the fitted data.
     n_samples_seen_ : int
-        Samples the factors were fitted on (summed over :meth:`partial_fit` calls).
+        Samples the factors were fitted on (summed over
+        [`partial_fit`][tensorpanda.Tucker2.partial_fit] calls).
     n_features_in_ : int
         C·S, the values per sample.
     n_channels_ : int
@@ -117,7 +120,7 @@ class Tucker2:
 
     def set_params(self, **params) -> Tucker2:
         """Change constructor parameters (checked when fitting; fitted attributes stay until
-        the next :meth:`fit`).
+        the next [`fit`][tensorpanda.Tucker2.fit]).
 
         Parameters
         ----------
@@ -178,13 +181,13 @@ class Tucker2:
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(self, X, y=None) -> Tucker2:
-        """Fit the factors to ``X``; statistics of earlier :meth:`partial_fit` calls are
-        discarded.
+        """Fit the factors to ``X``; statistics of earlier
+        [`partial_fit`][tensorpanda.Tucker2.partial_fit] calls are discarded.
 
         Parameters
         ----------
         X : array (N, C, S) or (N, C, H, W), callable or iterable of batches
-            The feature maps, in any form :func:`tensorpanda.tucker2` accepts.
+            The feature maps, in any form [`tensorpanda.tucker2`][tensorpanda.tucker2] accepts.
         y : None
             Ignored (scikit-learn's protocol).
 
@@ -222,7 +225,7 @@ class Tucker2:
         factors ``fit`` gives on their concatenation read in the same batches. Needs a fit
         that reads the data once: a Gram solver, R_C = C with orthonormal appearances
         (model "panda" or "tucker"), and statistics held in memory. A first call (or one
-        after :meth:`fit`) starts afresh.
+        after [`fit`][tensorpanda.Tucker2.fit]) starts afresh.
 
         Parameters
         ----------
@@ -307,7 +310,7 @@ class Tucker2:
 
         Parameters
         ----------
-        X : array (N, C, S) or (N, C, H, W), or any source :func:`tensorpanda.tucker2` accepts
+        X : array (N, C, S) or (N, C, H, W), or any source `tensorpanda.tucker2` accepts
             The samples; C and S must match the fitted data. Read in batches of
             ``batch_size``.
 
@@ -350,9 +353,10 @@ class Tucker2:
         Raises
         ------
         ValueError
-            As :meth:`fit`, and for a one-shot iterator (it cannot be read twice).
+            As [`fit`][tensorpanda.Tucker2.fit], and for a one-shot iterator (it cannot be read
+            twice).
         TypeError
-            As :meth:`fit`.
+            As [`fit`][tensorpanda.Tucker2.fit].
 
         Examples
         --------
@@ -377,7 +381,7 @@ class Tucker2:
         Parameters
         ----------
         cores : tensor of shape (N, R_C, R_S)
-            Cores, e.g. from :meth:`transform` (possibly edited).
+            Cores, e.g. from [`transform`][tensorpanda.Tucker2.transform] (possibly edited).
 
         Returns
         -------
@@ -406,7 +410,7 @@ class Tucker2:
 
         Parameters
         ----------
-        X : array (N, C, S) or (N, C, H, W), or any source :func:`tensorpanda.tucker2` accepts
+        X : array (N, C, S) or (N, C, H, W), or any source `tensorpanda.tucker2` accepts
             The samples, e.g. held-out ones; C and S must match the fitted data.
         y : None
             Ignored (scikit-learn's protocol).

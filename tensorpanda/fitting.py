@@ -1,5 +1,5 @@
 """The one path every fit takes: ``tucker2`` and the ``Tucker2`` estimator both end in
-:func:`fit`, which hands a validated config to the solver's driver."""
+`fit`, which hands a validated config to the solver's driver."""
 
 from __future__ import annotations
 
@@ -30,10 +30,12 @@ def tucker2(data, rank, **params) -> Factorization:
     Fits appearances ``A`` (C×R_C) and non-negative parts ``P`` (S×R_S) to samples
     ``Z_i`` (C×S). With ``model="panda"`` (the default, PandA's tied core)
 
-    .. math:: \min_{A,\,P \ge 0} \sum_i \lVert Z_i - A A^\top Z_i P P^\top \rVert_F^2 ,
+    $$
+    \min_{A,\,P \ge 0} \sum_i \lVert Z_i - A A^\top Z_i P P^\top \rVert_F^2 ,
+    $$
 
     and with ``model="tucker"`` the classic Tucker-2 with free cores
-    :math:`\min_{A,\,P \ge 0,\,G_i} \sum_i \lVert Z_i - A G_i P^\top\rVert_F^2`.
+    $\min_{A,\,P \ge 0,\,G_i} \sum_i \lVert Z_i - A G_i P^\top\rVert_F^2$.
 
     Parameters
     ----------
@@ -64,9 +66,9 @@ def tucker2(data, rank, **params) -> Factorization:
     tol : float
         Stop when an iteration lowers the objective by at most ``tol · Σ‖Z_i‖²``.
     max_iter : int, optional
-        Most iterations (a :class:`ConvergenceWarning` if reached). Default: 500 for the
-        Gram solvers; for ``adam`` and ``paper`` an iteration is an epoch, default 50 and 1
-        (the original makes one pass of N single-sample steps).
+        Most iterations (a [`ConvergenceWarning`][tensorpanda.ConvergenceWarning] if reached).
+        Default: 500 for the Gram solvers; for ``adam`` and ``paper`` an iteration is an epoch,
+        default 50 and 1 (the original makes one pass of N single-sample steps).
     inner_max_iter : int, optional
         Most P-updates per A-step when R_C < C. Default: 200 while the S×S statistic is
         held (they cost no pass over the data), 10 when it is streamed (one pass each).

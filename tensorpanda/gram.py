@@ -2,9 +2,9 @@
 
 With R_C = C and an orthonormal A (or any Tucker model) A drops out of the objective, so
 the whole fit is P alone on the spatial Gram K_S = Σ_i Z_iᵀ Z_i of the first pass: one
-read of the data (:func:`fit_fixed_appearances`). Otherwise each iteration is an A-step on
+read of the data (`fit_fixed_appearances`). Otherwise each iteration is an A-step on
 the C×C statistic K_C(P) (one pass) and up to ``inner_max_iter`` P-updates on K_S(A) (one
-more pass, or one per update when S² is too large to hold) (:func:`fit_alternating`).
+more pass, or one per update when S² is too large to hold) (`fit_alternating`).
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def _back(X, backend: str, context: dict):
 
 def one_thread(n_rows: int):
     """A context that runs numpy's BLAS on one thread while the update rules work on
-    statistics of ``n_rows`` rows (up to :data:`ONE_THREAD_MAX_ROWS`).
+    statistics of ``n_rows`` rows (up to `ONE_THREAD_MAX_ROWS`).
 
     Their products (say 64×64 by 64×8) end before BLAS threads could share them, and on a
     machine whose cores are busy each product waits for its threads to be scheduled: R_C < C

@@ -3,7 +3,7 @@
 - ``"svd"``: A from the top eigenvectors of the channel scatter Σ Z_i Z_iᵀ (HOSVD), P from the
   magnitudes of the top eigenvectors of the spatial Gram Σ Z_iᵀ Z_i.
 - ``"spa"`` (the default): A as for ``"svd"``; P by successive projections on the rows of
-  the spatial Gram's top eigenvectors (:func:`separable_columns`). When parts are (nearly)
+  the spatial Gram's top eigenvectors (`separable_columns`). When parts are (nearly)
   disjoint, every row of that eigenbasis is a multiple of one of R_S directions, one per
   part, whatever the mixing of the eigenvectors; SPA finds one row per direction.
 - ``"nndsvd"``: as ``"svd"``, but each eigenvector keeps its larger signed part (NNDSVD,
@@ -35,7 +35,7 @@ def _unit_columns(X: np.ndarray) -> np.ndarray:
 
 def nonneg_from_eigenvectors(U: np.ndarray, method: str) -> np.ndarray:
     """Non-negative unit-norm columns from host eigenvectors U: |u| for ``"svd"``, SPA for
-    ``"spa"`` (:func:`separable_columns`), else NNDSVD.
+    ``"spa"`` (`separable_columns`), else NNDSVD.
 
     NNDSVD keeps the larger in norm of max(u, 0) and max(−u, 0). SPA and NNDSVD raise their
     entries to at least a hundredth of the mean entry (a zero entry is locked under

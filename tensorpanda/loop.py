@@ -1,14 +1,15 @@
 """The iteration loop every solver shares: one stopping rule, one callback, one result.
 
 An iteration that lowers the objective by at most ``tol · Σ_i ‖Z_i‖²`` ends the fit
-(converged); ``max_iter`` iterations end it otherwise, with a :class:`ConvergenceWarning`.
-After each iteration ``callback(state)`` receives a :class:`FitState`; it returns a bool
-(True stops the fit) or None (go on), anything else is a TypeError. A non-finite objective
-or factor raises :class:`DivergenceError`, and so do parts that collapsed to P = 0 (every
-solver, checked after each iteration: a step too large for ``adam`` or ``paper`` clamps P to
-zero for good, and the objective then "converges" at Σ‖Z_i‖²). A fit that ends with a dead
-part (an all-zero column of P) warns with a :class:`ConvergenceWarning`: the other parts
-are usable, but that one carries nothing.
+(converged); ``max_iter`` iterations end it otherwise, with a
+[`ConvergenceWarning`][tensorpanda.ConvergenceWarning]. After each iteration ``callback(state)``
+receives a `FitState`; it returns a bool (True stops the fit) or None (go on), anything else is a
+TypeError. A non-finite objective or factor raises [`DivergenceError`][tensorpanda.DivergenceError],
+and so do parts that collapsed to P = 0 (every solver, checked after each iteration: a step too
+large for ``adam`` or ``paper`` clamps P to zero for good, and the objective then "converges" at
+Σ‖Z_i‖²). A fit that ends with a dead part (an all-zero column of P) warns with a
+[`ConvergenceWarning`][tensorpanda.ConvergenceWarning]: the other parts are usable, but that one
+carries nothing.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class FitState:
 
 def iterate(problem: Problem, one_iteration: Callable[[], float]) -> Factorization:
     """Run ``one_iteration() -> objective`` until the objective settles, the callback asks
-    to stop, or ``max_iter`` iterations have run; then :func:`finish`."""
+    to stop, or ``max_iter`` iterations have run; then `finish`."""
     is_converged = stopped = False
     for _ in range(problem.config.max_iter):
         stopped = record(problem, one_iteration())
@@ -194,8 +195,8 @@ def _user_stacklevel() -> int:
 
 
 def finish(problem: Problem, is_converged: bool, stopped: bool) -> Factorization:
-    """The :class:`Factorization` of a finished fit, with ``info``; warns when ``max_iter``
-    ended a fit of more than one iteration before it converged."""
+    """The [`Factorization`][tensorpanda.Factorization] of a finished fit, with ``info``; warns when
+    ``max_iter`` ended a fit of more than one iteration before it converged."""
     config = problem.config
     # one iteration cannot tell whether the objective settled (the paper optimiser's
     # default is its one epoch): no warning then

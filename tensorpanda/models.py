@@ -39,7 +39,7 @@ class PandAModel:
     """Tied core, Z_i ≈ A (Aᵀ Z_i P) Pᵀ: f(A, P) = Σ_i ‖Z_i − A Aᵀ Z_i P Pᵀ‖²_F, P ≥ 0.
 
     The A-step is exact (top eigenvectors of K_C(P)) for an orthonormal A and iterative
-    (:func:`~tensorpanda.updates.tied_steps`) for a free A; the P-step is always iterative.
+    (`tied_steps`) for a free A; the P-step is always iterative.
     """
 
     name = "panda"
@@ -63,7 +63,7 @@ class PandAModel:
         return channel_gram_terms(P, 2 * eye - PtP)
 
     def appearance_step(self, stats, A, const, max_steps, tol):
-        """The A-step on the totals of :meth:`appearance_terms`; never increases f."""
+        """The A-step on the totals of `appearance_terms`; never increases f."""
         if self.free:
             op = MatrixOperator(stats["K_C"], stats["K_C2"])
             return updates.tied_steps(op, A, self.rule, const, max_steps, tol, nonneg=False)
@@ -79,7 +79,7 @@ class PandAModel:
         return MatrixOperator(stats["K_S"], stats.get("K_S2"))
 
     def parts_step(self, op, P, const, max_steps, tol):
-        """Up to ``max_steps`` updates of P ≥ 0 by :attr:`rule`, each ending with an exact
+        """Up to ``max_steps`` updates of P ≥ 0 by `rule`, each ending with an exact
         line search on the quartic, so f never increases."""
         return updates.tied_steps(op, P, self.rule, const, max_steps, tol)
 
@@ -89,7 +89,7 @@ class TuckerModel:
     f(A, P) = Σ_i min_{G_i} ‖Z_i − A G_i Pᵀ‖²_F = Σ‖Z_i‖² − tr(K_S(Q_A) Π_P), P ≥ 0.
 
     An orthonormal A is found exactly (top eigenvectors); a non-negative A and P are
-    updated by :func:`~tensorpanda.updates.subspace_steps`.
+    updated by `subspace_steps`.
     """
 
     name = "tucker"

@@ -1,8 +1,8 @@
 """Symmetric statistics seen through their action on thin matrices.
 
 The factor updates only ever need ``K X`` for a thin X (S×R or C×R). When K fits in memory it
-is held (:class:`MatrixOperator`, one matrix product per application); when S² does not fit,
-``K X = Σ_i Z_iᵀ Q Qᵀ Z_i X`` is computed by a pass over the data (:class:`StreamedOperator`).
+is held (`MatrixOperator`, one matrix product per application); when S² does not fit,
+``K X = Σ_i Z_iᵀ Q Qᵀ Z_i X`` is computed by a pass over the data (`StreamedOperator`).
 The update rules cannot tell the two apart.
 
 PandA's objective with a free (non-orthonormal) A needs two statistics, K1 and K2; an

@@ -30,9 +30,9 @@ CHECK_EVERY = 100
 
 
 def fit_paper(source: BatchSource, config: Config, reorder: bool = False) -> Factorization:
-    """The original optimiser from :func:`paper_init`; ``info`` gains ``n_steps``,
+    """The original optimiser from `paper_init`; ``info`` gains ``n_steps``,
     ``learning_rate`` and ``evaluation_time``. ``reorder`` evaluates the gradients in a
-    cheap product order (see :func:`paper_gradients`)."""
+    cheap product order (see `paper_gradients`)."""
     check_single_process(config)
     lr = config.learning_rate
     if lr is None:

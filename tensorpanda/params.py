@@ -1,10 +1,10 @@
 """The fitting parameters, declared once and validated once.
 
-:data:`PARAMETERS` is the one table of parameter names and defaults: :class:`Config`, the
-signature of :func:`tensorpanda.tucker2` and that of the :class:`tensorpanda.Tucker2`
-estimator are all made from it, so the three cannot drift. :func:`validate` checks every
-parameter up front, before any data is read; :func:`resolve_rank` reads ``R_C = None`` as
-"all channels" once the data's shape is known (the only place that rule lives).
+`PARAMETERS` is the one table of parameter names and defaults: `Config`, the
+signature of [`tensorpanda.tucker2`][tensorpanda.tucker2] and that of the
+[`tensorpanda.Tucker2`][tensorpanda.Tucker2] estimator are all made from it, so the three cannot
+drift. `validate` checks every parameter up front, before any data is read; `resolve_rank` reads
+``R_C = None`` as "all channels" once the data's shape is known (the only place that rule lives).
 """
 
 from __future__ import annotations
@@ -62,11 +62,11 @@ Config = make_dataclass(
     frozen=True,
 )
 Config.__module__ = __name__
-Config.__doc__ = "The parameters of one fit (the fields of :data:`PARAMETERS`)."
+Config.__doc__ = "The parameters of one fit (the fields of `PARAMETERS`)."
 
 
 def signature(*leading: str) -> inspect.Signature:
-    """The signature ``(*leading, rank, *, model=..., ...)`` built from :data:`PARAMETERS`."""
+    """The signature ``(*leading, rank, *, model=..., ...)`` built from `PARAMETERS`."""
     positional = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
                   for name in (*leading, "rank")]
     keywords = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
@@ -173,7 +173,7 @@ def validate(config: Config) -> Config:
 
 
 def make_config(rank, params: dict, caller: str) -> Config:
-    """The validated :class:`Config` of a call ``caller(..., rank, **params)``; an unknown
+    """The validated `Config` of a call ``caller(..., rank, **params)``; an unknown
     parameter name is a ``TypeError`` that lists the known ones."""
     unknown = sorted(set(params) - set(PARAMETERS))
     if unknown:

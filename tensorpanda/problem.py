@@ -3,7 +3,7 @@
 The first pass over the data gives the constants of the fit (Σ_i ‖Z_i‖², N) and the
 statistics the start is read from: the spatial Gram K_S = Σ_i Z_iᵀ Z_i (unless S² is too
 large to hold) and the channel scatter of the first ``basis_samples`` samples (where A is
-read from it). :func:`start` checks them, resolves the ranks against the data and sets the
+read from it). `start` checks them, resolves the ranks against the data and sets the
 initial factors.
 """
 
@@ -71,7 +71,7 @@ class Problem:
 
 
 def use_streamed(config: Config, n_channels: int, n_positions: int, context: dict) -> bool:
-    """Whether to stream ``K X`` products rather than hold the S×S Gram (see :func:`route`)."""
+    """Whether to stream ``K X`` products rather than hold the S×S Gram (see `route`)."""
     return route(config, n_channels, n_positions, context)[0]
 
 
@@ -81,8 +81,8 @@ def route(config: Config, n_channels: int, n_positions: int, context: dict) -> t
     ``statistics="auto"`` compares the flops of the two routes per sample: holding costs
     2·C·S² once (the Gram of the first pass, after which the updates never read the data
     again while R_C = C); streaming costs 4·C·S·R_S per product, one product per update, and
-    a fit takes about :data:`STREAMED_PASSES` of them. The Gram is also streamed when its S²
-    entries exceed :data:`~tensorpanda.params.GRAM_MAX_BYTES`.
+    a fit takes about `STREAMED_PASSES` of them. The Gram is also streamed when its S²
+    entries exceed `GRAM_MAX_BYTES`.
     """
     S, C = n_positions, n_channels
     if config.statistics != "auto":
@@ -174,7 +174,7 @@ def check_magnitude(source: BatchSource, total: float, n_samples: int) -> None:
     """Refuse data that is all zeros, or whose squares underflow the fit's precision.
 
     The statistics are sums of squares and products: when the mean square Σ‖Z_i‖² / (N·C·S)
-    is within :data:`UNDERFLOW_MARGIN` of the dtype's smallest normal number, the squares of
+    is within `UNDERFLOW_MARGIN` of the dtype's smallest normal number, the squares of
     typical values lose their digits (1e-200 in float64 and 1e-30 in float32 square to
     exactly 0) and the fit would be meaningless. Rescaling inside would not help: the
     objective and history, in the data's units, underflow as well. Only then is the data read

@@ -13,7 +13,7 @@ tied to the shared parts:
 The penalty adds μ_i‖X‖² and a linear term −2μ_i tr(Pᵀ X) to the per-sample quartic: the
 quadratic part could be folded into K1, the linear one cannot (the quartic's form has no
 linear term), so the penalised updates and their exact line search live here rather than in
-:mod:`tensorpanda.updates`. The statistics (held S×S Gram, or streamed) are the model's own.
+`tensorpanda.updates`. The statistics (held S×S Gram, or streamed) are the model's own.
 """
 
 from __future__ import annotations
@@ -68,12 +68,12 @@ def refine(
     factors : Factorization
         A fitted factorisation (A is kept fixed; its P is the starting point and the anchor
         of the tie). Its ``model`` and ``appearances`` select the objective.
-    data : array (N, C, S) or (N, C, H, W), or any source :func:`tucker2` accepts
+    data : array (N, C, S) or (N, C, H, W), or any source [`tucker2`][tensorpanda.tucker2] accepts
         The samples to refine; C and S must match the data ``factors`` was fitted on.
         Read once, batch by batch.
     solver : {"mu", "hals", "pgd"}, default "hals"
-        The update rule for P_i (as in :func:`tucker2`): ``hals`` column-wise updates,
-        ``mu`` multiplicative updates, ``pgd`` projected gradient. Each ends with an exact
+        The update rule for P_i (as in [`tucker2`][tensorpanda.tucker2]): ``hals`` column-wise
+        updates, ``mu`` multiplicative updates, ``pgd`` projected gradient. Each ends with an exact
         line search on the (penalised) objective, so no update increases it.
     max_iter : int, default 200
         Most updates per sample (a positive integer).
@@ -173,7 +173,7 @@ def tied_objective(X, K1X, K2X, P0, mu: float, const: float) -> float:
 
 
 def tied_refinement(op, P0, mu: float, rule: str, const: float, max_steps: int, tol: float):
-    """Up to ``max_steps`` monotone updates of X ≥ 0 on g (:func:`tied_objective`) from X = P0.
+    """Up to ``max_steps`` monotone updates of X ≥ 0 on g (`tied_objective`) from X = P0.
 
     ``rule`` proposes a direction (``mu``: X ⊙ ∇⁻g/∇⁺g; ``hals``: each column's penalised
     least-squares target; ``pgd``: max(0, X − η∇g)) and X moves to the exact minimiser of

@@ -8,7 +8,7 @@ Everything the Gram solvers need from the data is one of these sums (DESIGN.md �
     K_C(P)  = Σ_i (Z_i P) D (Z_i P)ᵀ           (C×C)          "K_C"  (D depends on the model)
     K_S X   = Σ_i Z_iᵀ Q Qᵀ Z_i X              (S×R)          "KX"   (K_S applied, never formed)
 
-A pass over the data (:func:`accumulate`) adds each batch's terms, checks them for
+A pass over the data (`accumulate`) adds each batch's terms, checks them for
 non-finite values, and all-reduces the totals when torch.distributed is initialised (after
 the ranks agree that they are summing the same statistics). Memory is that of the
 statistics plus one batch, whatever the number of samples.
@@ -182,7 +182,7 @@ def accumulate(
     ``"head_" + key`` (the channel scatter behind the appearance basis is taken over a
     bounded number of samples). The totals also hold ``"n_samples"`` and ``"head_samples"``.
 
-    Under torch.distributed the ranks first agree (:func:`~tensorpanda._distributed.agree`)
+    Under torch.distributed the ranks first agree (`agree`)
     on their data's layout and dtype, on the fit's parameters when ``config`` is given (the
     first pass of a fit), and on whether every rank's pass succeeded: a rank whose pass
     failed (e.g. on NaN) still takes part, so every rank raises the same error.

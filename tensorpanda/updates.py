@@ -1,13 +1,13 @@
 """Update rules for one factor X (P, or A) with the other factor's statistics held fixed.
 
-- :func:`tied_steps`: PandA's tied core, f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X · XᵀX), a
+- `tied_steps`: PandA's tied core, f(X) = c − 2 tr(Xᵀ K1 X) + tr(Xᵀ K2 X · XᵀX), a
   quartic. ``mu``, ``hals`` and ``pgd`` each propose a direction; the exact line search of
-  :mod:`tensorpanda.quartic` picks the step, so f never increases.
-- :func:`subspace_steps`: Tucker-2 with least-squares cores, f(X) = c − tr(K Π_X), Π_X the
+  `tensorpanda.quartic` picks the step, so f never increases.
+- `subspace_steps`: Tucker-2 with least-squares cores, f(X) = c − tr(K Π_X), Π_X the
   projector onto X's columns, X ≥ 0. One non-negative least-squares step in X with the cores
   fixed (semi-NMF ``mu`` of Ding, Li & Jordan; exact-column ``hals``; ``pgd`` with step 1/L),
   then the cores are re-fitted; each step decreases f, so no line search is needed.
-- :func:`eigen_step`: the exact step for an orthonormal A, the top eigenvectors.
+- `eigen_step`: the exact step for an orthonormal A, the top eigenvectors.
 
 Each product with K is one matrix product (held statistics) or one pass over the data
 (streamed), so the rules are written to apply K as few times as possible.
@@ -245,8 +245,8 @@ def _normalise_columns(X):
 def subspace_steps(op, X, rule: str, const: float, max_steps: int, tol: float):
     """Up to ``max_steps`` non-negative least-squares updates of X, the cores re-fitted after each.
 
-    f is :func:`subspace_objective`. With the cores G_i fixed each update takes one step of
-    ``rule`` on min_{X ≥ 0} tr(XᵀX H) − 2 tr(XᵀB) (:func:`_nnls_update`), then scales X's columns
+    f is `subspace_objective`. With the cores G_i fixed each update takes one step of
+    ``rule`` on min_{X ≥ 0} tr(XᵀX H) − 2 tr(XᵀB) (`_nnls_update`), then scales X's columns
     to unit norm (f is unchanged). No update increases f. Stops after an update that lowers f by
     at most ``tol`` (absolute).
     """
