@@ -10,6 +10,7 @@ more pass, or one per update when S² is too large to hold) (`fit_alternating`).
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -50,7 +51,7 @@ def fit_fixed_appearances(problem: Problem, gram) -> Factorization:
     gram = _with_prior(gram, problem)
 
     def one_iteration() -> float:
-        with one_thread(problem.source.n_positions):
+        with _parts_threads(problem):
             step = model.parts_step(gram, problem.P, problem.sq_norm, 1, -np.inf)
         problem.P = step.X
         return step.objective
@@ -66,23 +67,28 @@ def fit_alternating(problem: Problem, initial_gram=None) -> Factorization:
     inner = config.inner_max_iter or DEFAULT_INNER_MAX_ITER[
         "streamed" if problem.streamed else "held"]
     tol = problem.tol
-    C, S = source.n_channels, source.n_positions
     if initial_gram is not None and not isinstance(config.init, tuple):
-        with one_thread(S):
+        with one_thread(source.n_positions):  # the held Gram of the first pass
             problem.P = model.parts_step(_with_prior(initial_gram, problem), problem.P,
                                          problem.sq_norm, inner, tol).X
 
     def one_iteration() -> float:
         stats = accumulate(source, model.appearance_terms(problem.P))
-        with one_thread(C):
+        with one_thread(source.n_channels):
             problem.A = model.appearance_step(stats, problem.A, problem.sq_norm, inner, tol).X
         op = _with_prior(model.parts_operator(source, problem.A, problem.streamed), problem)
-        with one_thread(S if not problem.streamed else S * S):
+        with _parts_threads(problem):
             step = model.parts_step(op, problem.P, problem.sq_norm, inner, tol)
         problem.P = step.X
         return step.objective
 
     return iterate(problem, one_iteration)
+
+
+def _parts_threads(problem: Problem):
+    """One BLAS thread for P-updates on a held S×S statistic (see ``host.one_thread``); a
+    streamed one reads the data at every update and keeps every thread."""
+    return nullcontext() if problem.streamed else one_thread(problem.source.n_positions)
 
 
 def _with_prior(op, problem: Problem):
