@@ -10,6 +10,7 @@ initial factors.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,7 @@ from . import _backend as B
 from . import init as initialisation
 from ._distributed import shared_seed
 from .data import BatchSource
+from .host import one_thread
 from .operators import StreamedOperator
 from .params import GRAM_MAX_BYTES, STOCHASTIC, Config, resolve_rank
 from .statistics import accumulate, channel_scatter, spatial_gram_terms, sq_norm
@@ -165,8 +167,12 @@ def start(source: BatchSource, config: Config, stats: dict, initialise: bool = T
         # one stream: A's draws, then P's; with random_state=None every rank of a
         # distributed fit draws from rank 0's seed, so that the ranks fit the same factors
         rng = B.random_state(shared_seed(config.random_state))
-        problem.A = _initial_appearances(problem, stats, rng)
-        problem.P = _initial_parts(problem, stats, rng)
+        # eigendecompositions of C×C and S×S statistics: one BLAS thread (a 256×256 eigh
+        # took 2.2 s with two threads on a busy machine, milliseconds with one)
+        with one_thread(C):
+            problem.A = _initial_appearances(problem, stats, rng)
+        with nullcontext() if problem.streamed else one_thread(S):
+            problem.P = _initial_parts(problem, stats, rng)
     return problem
 
 
