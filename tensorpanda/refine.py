@@ -19,6 +19,7 @@ linear term), so the penalised updates and their exact line search live here rat
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from numbers import Real
 
 import numpy as np
@@ -121,9 +122,23 @@ def refine(
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     tie = _resolve_tie(tie, factors.model)
     model = make_model(factors.model, factors.appearances, solver)
-    ctx = B.context_of(factors.P)
+    backend, ctx = tl.get_backend(), B.context_of(factors.P)
+    if backend == "numpy" or not B.in_host_memory(factors.P):
+        return _refine_all(model, factors, as_source(data), ctx, tie, max_iter, tol)
+    # on a CPU the per-sample problems run on numpy, as fits do (tensorpanda.host): their
+    # many small products would pay torch's or jax's dispatch cost
+    host = replace(factors, A=tl.to_numpy(factors.A), P=tl.to_numpy(factors.P))
+    with tl.backend_context("numpy"):
+        source = as_source(data)
+        source.producer_backend = backend  # a generator of batches runs as the user wrote it
+        refined = _refine_all(model, host, source, B.context_of(host.P), tie, max_iter, tol)
+    return B.to_backend(refined, ctx)
+
+
+def _refine_all(model, factors, source, ctx, tie, max_iter, tol):
+    """P_i for each sample of ``source``, stacked."""
     refined = []
-    for batch in as_source(data):
+    for batch in source:
         factors._check_layout(batch.Z)
         for i in range(batch.size):
             Z_i = B.to_backend(batch.Z[i : i + 1], ctx)
