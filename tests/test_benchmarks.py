@@ -236,26 +236,6 @@ def test_sizes_and_sections_are_checked(capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.generator
-def test_locality_evaluation_smoke(tmp_path):
-    pytest.importorskip("gan_face_generate")
-    out = tmp_path / "results.md"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "eval_locality.py"), "--smoke",
-         "--markdown", str(out), "--figure", str(tmp_path / "grids")],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    text = out.read_text()
-    for method in ("| PandA |", "| SeFa |", "| GANSpace |", "| uniform change (reference) |"):
-        assert method in text
-    grids = sorted((tmp_path / "grids").glob("*.png"))
-    assert len(grids) == 2
-    for grid in grids:  # the page links each grid, relative to itself
-        assert f"](grids/{grid.name})" in text
-
-
-@pytest.mark.slow
 @pytest.mark.backend_independent
 def test_checkout_comparison_smoke():
     result = subprocess.run(
