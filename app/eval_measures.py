@@ -30,7 +30,7 @@ def uniform_share(original, edited, region: np.ndarray) -> float:
     --------
     >>> import numpy as np
     >>> X = np.zeros((2, 3, 4, 4)); M = np.ones((4, 4), bool)
-    >>> uniform_share(X, X + 0.1, M)
+    >>> round(uniform_share(X, X + 0.1, M), 6)
     1.0
     """
     D = _inside(original, edited, region)
