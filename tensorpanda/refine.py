@@ -31,7 +31,14 @@ from .data import BatchSource, as_source
 from .models import make_model
 from .params import GRAM_MAX_BYTES
 from .result import Factorization
-from .updates import RULES, tied_gradient
+from .updates import (
+    RULES,
+    direction_products,
+    keep_columns_alive,
+    safe_divide,
+    tied_gradient,
+    with_column,
+)
 
 # Default tie strength: the strongest tie whose error on held-out channels of DCGAN-faces
 # features is within one standard error of the best tie's (benchmarks/eval_refine.py,
@@ -208,13 +215,14 @@ def tied_refinement(op, P0, mu: float, rule: str, const: float, max_steps: int, 
         else:
             grad = tied_gradient(X, K1X, K2X) + 2 * mu * (X - P0)
             if rule == "mu":
-                D = _keep_alive(X * _safe_ratio(*_split_gradient(X, K1X, K2X, P0, mu)), X) - X
+                ratio = safe_divide(*_split_gradient(X, K1X, K2X, P0, mu), X)
+                D = keep_columns_alive(X * ratio, X) - X
                 # stop short of the boundary: a zero entry is locked under a multiplicative rule
                 t_max = quartic.feasible_step(X, D, EXTRAPOLATION, margin=1e-3)
             else:
                 if step_size is None:
                     step_size = _initial_step(X, K1X, K2X, mu)
-                D = _keep_alive(tl.clip(X - step_size * grad, 0, None), X) - X
+                D = keep_columns_alive(tl.clip(X - step_size * grad, 0, None), X) - X
                 t_max = quartic.feasible_step(X, D, EXTRAPOLATION)
             X, K1X, K2X, value, t = _line_step(op, X, D, K1X, K2X, P0, mu, const, t_max)
             if rule == "pgd":  # doubled when the whole segment is taken, halved when < 1/10
@@ -232,24 +240,6 @@ def _split_gradient(X, K1X, K2X, P0, mu):
     grad_neg = 4 * pos(K1X) + 2 * tl.dot(neg(K2X), H) + 2 * tl.dot(X, neg(G)) + 2 * mu * P0
     grad_pos = 4 * neg(K1X) + 2 * tl.dot(pos(K2X), H) + 2 * tl.dot(X, pos(G)) + 2 * mu * X
     return grad_neg, grad_pos
-
-
-def _keep_alive(Y, X):
-    """Y with each all-zero column replaced by a small constant one (1e-3 · mean(X)).
-
-    As in the main fit: a zero column is stationary for every first-order rule on the untied
-    objective, so a part that hit zero could never come back; keeping it alive also keeps the
-    tied fit continuous as the tie goes to 0."""
-    alive = tl.reshape(tl.max(Y, axis=0) > 0, (1, -1))
-    floor = 1e-3 * B.scalar(tl.mean(X)) + float(np.finfo(np.float32).tiny)
-    return tl.where(alive, Y, tl.zeros_like(Y) + floor)
-
-
-def _safe_ratio(num, den):
-    """num / den with den floored at eps·max(den) (no 0/0, no inf)."""
-    eps = float(np.finfo(tl.to_numpy(den[:1, :1]).dtype).eps)
-    floor = max(eps * B.scalar(tl.max(den)), float(np.finfo(np.float32).tiny))
-    return num / tl.clip(den, floor, None)
 
 
 def _initial_step(X, K1X, K2X, mu):
@@ -276,7 +266,7 @@ def _hals_sweep(op, X, K1X, K2X, P0, mu, const, value):
         if g_kk + mu <= 0:
             continue  # a zero column with no tie: nothing to scale against
         target = tl.clip((K1X[:, k] - N_K2x + mu * P0[:, k]) / (g_kk + mu), 0, None)
-        target = _keep_alive(tl.reshape(target, (-1, 1)), X)[:, 0]
+        target = keep_columns_alive(tl.reshape(target, (-1, 1)), X)[:, 0]
         X, K1X, K2X, value, t = _column_step(op, X, k, target - x, K1X, K2X, P0, mu, const)
         if t == 0.0:
             # the target holds the core column fixed, so it need not descend; the column's
@@ -291,30 +281,16 @@ def _hals_sweep(op, X, K1X, K2X, P0, mu, const, value):
 
 def _column_step(op, X, k: int, d, K1X, K2X, P0, mu, const):
     """Column k of X moved along d by the exact search on g, on the feasible segment."""
-    D = _column_matrix(d, k, X)
+    D = with_column(tl.zeros_like(X), k, d)
     t_max = quartic.feasible_step(X, D, EXTRAPOLATION)
     return _line_step(op, X, D, K1X, K2X, P0, mu, const, t_max, k)
-
-
-def _column_matrix(column, k: int, X):
-    """A matrix shaped like X, zero but for its column k (functional, for immutable arrays)."""
-    e_k = B.tensor(np.eye(tl.shape(X)[1])[k], B.context_of(X))
-    return tl.reshape(column, (-1, 1)) * tl.reshape(e_k, (1, -1))
 
 
 def _line_step(op, X, D, K1X, K2X, P0, mu, const, t_max, column: int | None = None):
     """Move X along D by the exact minimiser of g(X + tD) on [0, t_max] (a quartic in t: the
     tie adds μ‖X − P0‖² + 2μt⟨D, X − P0⟩ + μt²‖D‖²). K·D comes from one product with K (of
     column ``column`` alone when only that column of D is non-zero)."""
-    if column is None:
-        K1Y, K2Y = op.products(X + D)
-        K1D = K1Y - K1X
-        K2D = K1D if K2X is K1X else K2Y - K2X
-    else:
-        k = column
-        K1y, K2y = op.products(X[:, k : k + 1] + D[:, k : k + 1])
-        K1D = _column_matrix(K1y[:, 0] - K1X[:, k], k, X)
-        K2D = K1D if K2X is K1X else _column_matrix(K2y[:, 0] - K2X[:, k], k, X)
+    K1D, K2D = direction_products(op, X, D, K1X, K2X, column)
     E = X - P0
     tie_terms = [tl.sum(E * E), 2 * tl.sum(D * E), tl.sum(D * D)]
     coeffs = quartic.coefficients(X, D, K1X, K1D, K2X, K2D, const)

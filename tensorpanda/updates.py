@@ -39,7 +39,7 @@ class Step:
     n_updates: int
 
 
-def _safe_divide(num, den, X):
+def safe_divide(num, den, X):
     """num / den elementwise, with den floored at eps·max(den) (no 0/0, no inf).
 
     The floor is relative, so the rule does not depend on the data's scale; the dtype's
@@ -56,7 +56,7 @@ def _norm(X) -> float:
     return peak * B.scalar(tl.norm(X / peak)) if peak > 0 else 0.0
 
 
-def _keep_columns_alive(Y, X):
+def keep_columns_alive(Y, X):
     """Replace each all-zero column of the proposal Y by a small constant column.
 
     A zero column of P is a stationary point of every first-order rule (its gradient is zero
@@ -68,7 +68,7 @@ def _keep_columns_alive(Y, X):
     return tl.where(tl.reshape(alive, (1, -1)), Y, tl.zeros_like(Y) + floor)
 
 
-def _column(X, k: int, column):
+def with_column(X, k: int, column):
     """X with its column k replaced (functional: also works on immutable jax arrays)."""
     R = tl.shape(X)[1]
     e = B.tensor(np.eye(R)[k], B.context_of(X))
@@ -95,7 +95,22 @@ def _mu_proposal(X, K1X, K2X):
     pos, neg = B.positive_part, B.negative_part
     grad_neg = 4 * pos(K1X) + 2 * tl.dot(neg(K2X), H) + 2 * tl.dot(X, neg(G))
     grad_pos = 4 * neg(K1X) + 2 * tl.dot(pos(K2X), H) + 2 * tl.dot(X, pos(G))
-    return X * _safe_divide(grad_neg, grad_pos, X)
+    return X * safe_divide(grad_neg, grad_pos, X)
+
+
+def direction_products(op, X, D, K1X, K2X, column: int | None = None):
+    """(K1 D, K2 D) from one product K·(X + D) and the held K1 X, K2 X (linearity): no extra
+    pass when K is streamed. With ``column`` only that column of D is non-zero, and K is
+    applied to that column alone. K2 D is K1 D itself when K2 X is K1 X."""
+    if column is None:
+        K1Y, K2Y = op.products(X + D)
+        K1D = K1Y - K1X
+        return K1D, (K1D if K2X is K1X else K2Y - K2X)
+    k = column
+    K1y, K2y = op.products(X[:, k : k + 1] + D[:, k : k + 1])
+    zeros = tl.zeros_like(X)
+    K1D = with_column(zeros, k, K1y[:, 0] - K1X[:, k])
+    return K1D, (K1D if K2X is K1X else with_column(zeros, k, K2y[:, 0] - K2X[:, k]))
 
 
 def _line_step(op, X, D, K1X, K2X, const, t_max, column: int | None = None, nonneg=True):
@@ -105,16 +120,7 @@ def _line_step(op, X, D, K1X, K2X, const, t_max, column: int | None = None, nonn
     search cost no extra pass when the statistics are streamed. With ``column`` only that
     column of D is non-zero, and K is applied to that column alone.
     """
-    if column is None:
-        K1Y, K2Y = op.products(X + D)
-        K1D = K1Y - K1X
-        K2D = K1D if K2X is K1X else K2Y - K2X
-    else:
-        k = column
-        K1y, K2y = op.products(X[:, k : k + 1] + D[:, k : k + 1])
-        zeros = tl.zeros_like(X)
-        K1D = _column(zeros, k, K1y[:, 0] - K1X[:, k])
-        K2D = K1D if K2X is K1X else _column(zeros, k, K2y[:, 0] - K2X[:, k])
+    K1D, K2D = direction_products(op, X, D, K1X, K2X, column)
     coeffs = quartic.coefficients(X, D, K1X, K1D, K2X, K2D, const)
     t, value = quartic.minimize(coeffs, t_max)
     if t == 0.0:
@@ -146,7 +152,7 @@ def tied_steps(op, X, rule: str, const: float, max_steps: int, tol: float, nonne
             D = -tied_gradient(X, K1X, K2X)
             X, K1X, K2X, value, _ = _line_step(op, X, D, K1X, K2X, const, np.inf, nonneg=False)
         elif rule == "mu":
-            D = _keep_columns_alive(_mu_proposal(X, K1X, K2X), X) - X
+            D = keep_columns_alive(_mu_proposal(X, K1X, K2X), X) - X
             # stop short of the boundary: an entry at exactly zero is locked there under a
             # multiplicative rule
             t_max = quartic.feasible_step(X, D, EXTRAPOLATION, margin=1e-3)
@@ -177,7 +183,7 @@ def _pgd_step(op, X, K1X, K2X, const, step_size):
         k1, k2 = _norm(K1X) / x_norm, _norm(K2X) / x_norm
         lipschitz = 4 * k1 + 6 * k2 * x_norm**2
         step_size = 1.0 / lipschitz if lipschitz > 0 else 1.0
-    D = _keep_columns_alive(tl.clip(X - step_size * grad, 0, None), X) - X
+    D = keep_columns_alive(tl.clip(X - step_size * grad, 0, None), X) - X
     t_max = quartic.feasible_step(X, D, EXTRAPOLATION)
     X, K1X, K2X, value, t = _line_step(op, X, D, K1X, K2X, const, t_max)
     if t >= 0.999:
@@ -204,7 +210,7 @@ def _hals_sweep(op, X, K1X, K2X, const):
         x = X[:, k]
         N_K2x = tl.dot(X, G[:, k]) - x * g_kk
         target = tl.clip((K1X[:, k] - N_K2x) / g_kk, 0, None)
-        target = _keep_columns_alive(tl.reshape(target, (-1, 1)), X)[:, 0]
+        target = keep_columns_alive(tl.reshape(target, (-1, 1)), X)[:, 0]
         X, K1X, K2X, value, t = _column_step(op, X, k, target - x, K1X, K2X, const)
         if t == 0.0:
             # the target holds the tied core Z_i x_k fixed, so it need not descend: a
@@ -220,7 +226,7 @@ def _hals_sweep(op, X, K1X, K2X, const):
 
 def _column_step(op, X, k: int, d, K1X, K2X, const):
     """Column k of X moved along d by the exact search on the feasible segment."""
-    D = _column(tl.zeros_like(X), k, d)
+    D = with_column(tl.zeros_like(X), k, d)
     t_max = quartic.feasible_step(X, D, EXTRAPOLATION)
     return _line_step(op, X, D, K1X, K2X, const, t_max, column=k)
 
@@ -276,7 +282,7 @@ def _nnls_update(X, B_, H, rule):
     if rule == "mu":
         num = pos(B_) + tl.dot(X, neg(H))
         den = neg(B_) + tl.dot(X, pos(H))
-        return X * tl.sqrt(_safe_divide(num, den, X))
+        return X * tl.sqrt(safe_divide(num, den, X))
     if rule == "pgd":
         L = B.spectral_norm_psd(H)
         return X if L <= 0 else tl.clip(X - (tl.dot(X, H) - B_) / L, 0, None)
@@ -285,7 +291,7 @@ def _nnls_update(X, B_, H, rule):
             h_kk = B.scalar(H[k, k])
             if h_kk > 0:
                 column = tl.clip(X[:, k] + (B_[:, k] - tl.dot(X, H[:, k])) / h_kk, 0, None)
-                X = _column(X, k, column)
+                X = with_column(X, k, column)
         return X
     raise ValueError(f"unknown rule {rule!r}; choose one of {RULES}")
 
