@@ -801,9 +801,16 @@ class _Subparsers:
         return self.action.add_parser(name, parents=[self.common], **kwargs)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser whose mistakes are one line (and exit 2), without the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tensorpanda`` parser; each subparser sets ``run``, the ``cmd_*`` to call."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tensorpanda",
         description="Parts and appearances in the feature maps of image generators (PandA).",
         epilog=EXAMPLES,
@@ -827,8 +834,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="appearances and parts; R_C may be 'all'")
     fit.add_argument("--samples", type=_positive_int, default=2000, help="generator samples")
     fit.add_argument("--model", default="panda", choices=["panda", "tucker"])
-    fit.add_argument("--solver", default="hals", choices=["mu", "hals", "pgd"])
-    fit.add_argument("--init", default="svd", choices=["svd", "nndsvd", "random"])
+    fit.add_argument("--solver", default="pgd", choices=["pgd", "hals", "mu"])
+    fit.add_argument("--init", default="spa", choices=["spa", "svd", "nndsvd", "random"])
     fit.add_argument("--tol", type=_non_negative_float, default=1e-6)
     fit.add_argument("--max-iter", type=_positive_int, default=None)
     fit.add_argument("--batch-size", type=_positive_int, default=128)

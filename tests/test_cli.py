@@ -74,7 +74,7 @@ def test_fit_writes_a_labelled_parts_figure_beside_the_factors(faces):
     labels = figures.labels(picture)
     # part index, method and layer, over 4 samples
     assert labels["Columns"] == "part 0 | part 1 | part 2 | part 3"
-    assert "PandA (hals)" in labels["Title"] and "dcgan-faces main.5" in labels["Title"]
+    assert "PandA (pgd)" in labels["Title"] and "dcgan-faces main.5" in labels["Title"]
     assert labels["Rows"] == "parts | sample 0 | sample 1 | sample 2 | sample 3"
     assert Image.open(picture).size[1] > 5 * 130  # 5 rows of 64×64 tiles shown twice as big
 
@@ -235,7 +235,7 @@ def test_fit_writes_the_parts_figure_and_checks_it_first(capsys, tmp_path, monke
     code, out, err = run(capsys, "fit", "--data", str(tmp_path / "z.npy"), "--rank", "all", "3",
                          "--out", str(tmp_path / "f.safetensors"))
     assert code == 0 and "f.parts.png" in out, err
-    assert "PandA (hals) parts, R_S = 3" in figures.labels(tmp_path / "f.parts.png")["Title"]
+    assert "PandA (pgd) parts, R_S = 3" in figures.labels(tmp_path / "f.parts.png")["Title"]
     (tmp_path / "g.parts.png").write_text("mine")
     _no_fit(monkeypatch)
     code, _, err = run(capsys, "fit", "--data", str(tmp_path / "z.npy"), "--rank", "all", "3",
