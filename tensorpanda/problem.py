@@ -151,16 +151,16 @@ def start(source: BatchSource, config: Config, stats: dict, initialise: bool = T
     C, S = source.n_channels, source.n_positions
     rank = resolve_rank(config, C, S)
     check_magnitude(source, B.scalar(stats["sq_norm"]), int(stats["n_samples"]))
+    streamed, why = route(config, C, S, source.context)
     problem = Problem(
         config=config,
         source=source,
         rank=rank,
         sq_norm=B.scalar(stats["sq_norm"]),
         n_samples=int(stats["n_samples"]),
-        streamed=use_streamed(config, C, S, source.context),
+        streamed=streamed,
     )
     if config.solver not in STOCHASTIC:  # the stochastic solvers hold no statistics
-        why = route(config, C, S, source.context)[1]
         problem.extra_info.update(
             route="streamed products" if problem.streamed else "held Gram", route_reason=why)
     if initialise:
