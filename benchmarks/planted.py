@@ -121,13 +121,19 @@ class Planted:
         return out
 
     def _draw(self, rng, n: int, noise=None) -> np.ndarray:
-        """n samples whose cores (then noise, unless given) are drawn from ``rng``."""
-        G = self._normal(rng, (n, self.n_appearances, self.n_parts))
+        """n samples whose cores (then noise, unless given) are drawn from ``rng``.
+
+        The signal takes two GEMMs for the whole batch, not 2n small ones: A times the
+        cores side by side (R_C × n·K), then the stacked A G_i (n·C × K) times Pᵀ."""
+        C, R_C, K = self.channels, self.n_appearances, self.n_parts
+        G = self._normal(rng, (n, R_C, K))
         if self.positive_cores:
             G = np.abs(G)
         if self.core_scales is not None:
             G = G * self.core_scales
-        Z = np.matmul(self.A, G) @ self.P.T
+        AG = self.A @ G.transpose(1, 0, 2).reshape(R_C, n * K)  # [A G_1, ..., A G_n]
+        AG = AG.reshape(C, n, K).transpose(1, 0, 2).reshape(n * C, K)  # stacked A G_i
+        Z = (AG @ self.P.T).reshape(n, C, -1)
         if noise is None:
             noise = self.noise * self._normal(rng, Z.shape)
         Z += noise
@@ -142,9 +148,12 @@ class Planted:
         return rng.standard_normal(shape).astype(self.dtype, copy=False)
 
     def _noise_pool(self, size: int) -> np.ndarray:
-        """σ E for ``size`` samples from a stream no batch uses, drawn once per size."""
-        if self._pool is None or len(self._pool) != size:
+        """σ E for ``size`` samples from a stream no batch uses: the first ``size`` of a
+        pool drawn once for the largest size asked (a stream of batches ending in a short
+        one then draws it once, not twice per pass; the draws fill the pool in order, so
+        its head is what a draw of ``size`` samples gives)."""
+        if self._pool is None or len(self._pool) < size:
             rng = np.random.default_rng([self.seed, 2**31])
             shape = (size, self.channels, self.P.shape[0])
             self._pool = self.noise * self._normal(rng, shape)
-        return self._pool
+        return self._pool[:size]

@@ -16,7 +16,7 @@ from .gram import fit_gram
 from .host import fit_on_numpy, runs_on_numpy
 from .metrics import reconstruction_error
 from .params import PARAMETERS, REQUIRED, Config, make_config, signature
-from .problem import first_pass, reads_data_once
+from .problem import first_pass, held_if_it_fits, reads_data_once
 from .result import Factorization
 
 
@@ -265,6 +265,7 @@ class Tucker2:
                 f"{config.solver!r}"
             )
         source = _one_batch(X)
+        config = held_if_it_fits(config, source.n_channels, source.n_positions, source.context)
         if not reads_data_once(config, source.n_channels, source.n_positions, source.context):
             raise ValueError(
                 "partial_fit needs a fit that reads the data once: rank R_C = C (None), with "

@@ -9,6 +9,7 @@ more pass, or one per update when S² is too large to hold) (`fit_alternating`).
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import nullcontext
 
@@ -20,8 +21,9 @@ from .loop import iterate
 from .models import make_model
 from .operators import MatrixOperator, StreamedOperator
 from .params import DEFAULT_INNER_MAX_ITER, Config
-from .problem import Problem, first_pass, start
+from .problem import SKETCHED, Problem, first_pass, start
 from .result import Factorization
+from .sketch import sketched_iterations
 from .smoothness import SmoothedOperator, penalty_weight, roughness
 from .statistics import accumulate
 
@@ -34,8 +36,10 @@ def fit_gram(source: BatchSource, config: Config, stats: dict | None = None) -> 
         stats = first_pass(source, config)
     problem = start(source, config, stats)
     problem.started, problem.passes_before = started, passes_before
-    gram = StreamedOperator(source) if problem.streamed else MatrixOperator(stats["K_S"])
-    if problem.appearances_fixed:
+    gram = StreamedOperator(source) if problem.streamed else MatrixOperator(stats.get("K_S"))
+    if problem.route == SKETCHED:
+        result = fit_sketched(problem, stats)
+    elif problem.appearances_fixed:
         result = fit_fixed_appearances(problem, gram)
     else:
         result = fit_alternating(problem, None if problem.streamed else gram)
@@ -57,6 +61,13 @@ def fit_fixed_appearances(problem: Problem, gram) -> Factorization:
         return step.objective
 
     return iterate(problem, one_iteration)
+
+
+def fit_sketched(problem: Problem, stats: dict) -> Factorization:
+    """P alone on a sketch of the spatial Gram, one pass per iteration
+    (`tensorpanda.sketch`): large maps, where forming the Gram costs more than the fit."""
+    smooth = functools.partial(_with_prior, problem=problem)
+    return iterate(problem, sketched_iterations(problem, _model(problem.config), stats, smooth))
 
 
 def fit_alternating(problem: Problem, initial_gram=None) -> Factorization:

@@ -29,10 +29,14 @@ from . import _backend as B
 from .data import dtype_kind_size
 from .exceptions import ConvergenceWarning, DivergenceError
 from .params import ADAM_LEARNING_RATE, STOCHASTIC
-from .problem import Problem
+from .problem import HELD, SKETCHED, STREAMED, Problem
 from .result import Factorization
 
 logger = logging.getLogger(__name__)
+
+# info["statistics"]: what the route kept of the data (the stochastic solvers keep none and
+# report "gram", as they always have)
+STATISTICS_OF_ROUTE = {HELD: "gram", STREAMED: "streamed", SKETCHED: "sketched"}
 
 
 @dataclass
@@ -216,7 +220,7 @@ def finish(problem: Problem, is_converged: bool, stopped: bool) -> Factorization
         "converged": is_converged,
         "stopped_by_callback": stopped,
         "solver": config.solver,
-        "statistics": "streamed" if problem.streamed else "gram",
+        "statistics": STATISTICS_OF_ROUTE.get(problem.route, "gram"),
         "n_samples": problem.n_samples,
         "sq_norm": problem.sq_norm,
         "n_passes": problem.n_passes,

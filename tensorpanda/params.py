@@ -24,7 +24,7 @@ STOCHASTIC = ("adam", "paper")
 # adam's step size when learning_rate is None (paper has no default: it must be tuned).
 ADAM_LEARNING_RATE = 1e-3
 SOLVERS = RULES + STOCHASTIC
-STATISTICS = ("auto", "gram", "streamed")
+STATISTICS = ("auto", "gram", "streamed", "sketched")
 # The S×S statistic is held in memory up to this size; beyond it the solver streams K·X.
 GRAM_MAX_BYTES = 2 * 2**30
 # max_iter=None means: iterations for the Gram solvers, epochs for the stochastic ones (the

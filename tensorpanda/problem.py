@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import tensorly as tl
@@ -23,13 +23,29 @@ from .data import BatchSource
 from .host import one_thread
 from .operators import StreamedOperator
 from .params import GRAM_MAX_BYTES, STOCHASTIC, Config, resolve_rank
-from .statistics import accumulate, channel_scatter, spatial_gram_terms, sq_norm
+from .sketch import START_PASSES, bank_operator, power_passes, sketch_width, test_matrix
+from .statistics import (
+    accumulate,
+    channel_scatter,
+    product_terms,
+    spatial_gram_terms,
+    sq_norm,
+)
 
 # Product passes a streamed fit takes, for the route's cost model: one product per update
 # (the exact line search reuses it); 86 were measured at S = 64×64, C = 256, R_S = 8 and
 # 175-241 on planted 32×32 and 48×48 maps, where streaming also ran below the Gram's
 # flop rate.
 STREAMED_PASSES = 200
+# For the route's cost model: the passes a sketched fit takes after its start to converge
+# (tol = 1e-6; 2 on DCGAN's 16×16 and 32×32 layers and on planted 32×32 maps), and how
+# many times the Gram's flop rate is that of a pass of thin products (memory-bound: 52
+# against 168 GFlop/s on one core at C = 256, S = 32×32, m = 32).
+SKETCHED_PASSES = 3
+THIN_SLOWDOWN = 3
+
+# The three routes a Gram fit can take (``info["route"]``).
+HELD, STREAMED, SKETCHED = "held Gram", "streamed products", "sketched Gram"
 
 # Data whose mean square is below this multiple of the dtype's smallest normal number is
 # refused: the squares of values a thousandth of the data's rms then still keep every digit.
@@ -46,7 +62,7 @@ class Problem:
     rank: tuple
     sq_norm: float
     n_samples: int
-    streamed: bool
+    route: str
     A: object = None
     P: object = None
     history: list = field(default_factory=list)
@@ -62,6 +78,11 @@ class Problem:
         return full and (self.config.model == "tucker" or self.config.appearances == "orthonormal")
 
     @property
+    def streamed(self) -> bool:
+        """Whether K X products are streamed (one pass each), the S×S Gram never held."""
+        return self.route == STREAMED
+
+    @property
     def tol(self) -> float:
         """The absolute stopping threshold ``tol · Σ_i ‖Z_i‖²``."""
         return self.config.tol * self.sq_norm
@@ -74,33 +95,77 @@ class Problem:
 
 def use_streamed(config: Config, n_channels: int, n_positions: int, context: dict) -> bool:
     """Whether to stream ``K X`` products rather than hold the S×S Gram (see `route`)."""
-    return route(config, n_channels, n_positions, context)[0]
+    return route(config, n_channels, n_positions, context)[0] == STREAMED
 
 
 def route(config: Config, n_channels: int, n_positions: int, context: dict) -> tuple:
-    """(streamed, why): hold the S×S Gram or stream ``K X`` products, and the reason.
+    """(route, why): `HELD`, `STREAMED` or `SKETCHED`, and the reason.
 
-    ``statistics="auto"`` compares the flops of the two routes per sample: holding costs
-    2·C·S² once (the Gram of the first pass, after which the updates never read the data
-    again while R_C = C); streaming costs 4·C·S·R_S per product, one product per update, and
-    a fit takes about `STREAMED_PASSES` of them. The Gram is also streamed when its S²
-    entries exceed `GRAM_MAX_BYTES`.
+    ``statistics="auto"`` compares the flops of the routes per sample. Holding the Gram
+    costs 2·C·S² once (after which a fit with R_C = C never reads the data again);
+    streaming costs 4·C·S·R_S per product, one product per update, and a fit takes about
+    `STREAMED_PASSES` of them. Where A drops out of PandA's objective (R_C = C, orthonormal
+    A) the sketched route (`tensorpanda.sketch`) costs about `SKETCHED_PASSES` passes of
+    4·C·S·(2 R_S + 8), each at a third of the Gram's flop rate (`THIN_SLOWDOWN`). The
+    Gram is also never held when its S² entries exceed `GRAM_MAX_BYTES`.
     """
     S, C = n_positions, n_channels
+    sketchable = can_sketch(config, C, S)
     if config.statistics != "auto":
-        return config.statistics == "streamed", f"statistics={config.statistics!r}"
+        if config.statistics == "sketched" and not sketchable:
+            raise ValueError(
+                "statistics='sketched' needs PandA's objective with A out of it: "
+                "model='panda', appearances='orthonormal' and R_C = C (rank=(None, R_S)), "
+                "where the objective depends on the data through Σ Z_iᵀ Z_i alone. Use "
+                "statistics='auto' (or 'streamed' for large maps)")
+        name = {"gram": HELD, "streamed": STREAMED, "sketched": SKETCHED}[config.statistics]
+        return name, f"statistics={config.statistics!r}"
+    R_S = int(config.rank[1])
+    held = 2 * C * S**2
+    sketched = THIN_SLOWDOWN * 4 * C * S * sketched_columns(S, R_S)
+    if sketchable and sketched < held:
+        return SKETCHED, (
+            f"a sketch of the Gram (about {sketched_columns(S, R_S)} thin columns over its "
+            f"passes, 4·C·S per column at a third of the Gram's flop rate: {sketched:.2g} "
+            f"flops per sample) is cheaper than forming it (2·C·S² = {held:.2g})")
     itemsize = np.dtype(B.dtype_name(context)).itemsize
     gram_bytes = S**2 * itemsize
     if gram_bytes > GRAM_MAX_BYTES:
-        return True, (f"the S×S Gram would take {gram_bytes / 2**30:.1f} GiB, over "
-                      f"{GRAM_MAX_BYTES / 2**30:g} GiB")
-    R_S = int(config.rank[1])
-    held, streamed = 2 * C * S**2, STREAMED_PASSES * 4 * C * S * R_S
+        return STREAMED, (f"the S×S Gram would take {gram_bytes / 2**30:.1f} GiB, over "
+                          f"{GRAM_MAX_BYTES / 2**30:g} GiB")
+    streamed = STREAMED_PASSES * 4 * C * S * R_S
     if streamed < held:
-        return True, (f"streaming ({STREAMED_PASSES} products of 4·C·S·R_S = {streamed:.2g} "
-                      f"flops per sample) is cheaper than the Gram (2·C·S² = {held:.2g})")
-    return False, (f"the Gram (2·C·S² = {held:.2g} flops per sample, once) is cheaper than "
-                   f"streaming (about {STREAMED_PASSES} products of 4·C·S·R_S = {streamed:.2g})")
+        return STREAMED, (f"streaming ({STREAMED_PASSES} products of 4·C·S·R_S = "
+                          f"{streamed:.2g} flops per sample) is cheaper than the Gram "
+                          f"(2·C·S² = {held:.2g})")
+    return HELD, (f"the Gram (2·C·S² = {held:.2g} flops per sample, once) is cheaper than "
+                  f"streaming (about {STREAMED_PASSES} products of 4·C·S·R_S = "
+                  f"{streamed:.2g})" + (f" or a sketch ({sketched:.2g})" if sketchable else ""))
+
+
+def sketched_columns(n_positions: int, n_parts: int) -> int:
+    """Columns a sketched fit applies K to, summed over its passes: the start's
+    1 + `START_PASSES` passes of r columns, then about `SKETCHED_PASSES` of R_S + r."""
+    r = sketch_width(n_positions, n_parts)
+    return (1 + START_PASSES) * r + SKETCHED_PASSES * (n_parts + r)
+
+
+def can_sketch(config: Config, n_channels: int, n_positions: int) -> bool:
+    """Whether the sketched route applies: PandA with A out of the objective (R_C = C,
+    orthonormal A), where the objective depends on the data through Σ Z_iᵀ Z_i alone."""
+    R_C, _ = resolve_rank(config, n_channels, n_positions)
+    return (config.model == "panda" and config.appearances == "orthonormal"
+            and R_C == n_channels)
+
+
+def held_if_it_fits(config: Config, n_channels: int, n_positions: int, context: dict):
+    """``config`` with ``statistics="auto"`` resolved to the held Gram where it fits in
+    memory (``partial_fit`` sums the Gram over its batches; a sketch would need passes)."""
+    if config.statistics != "auto":
+        return config
+    held = replace(config, statistics="gram")
+    gram_bytes = n_positions**2 * np.dtype(B.dtype_name(context)).itemsize
+    return held if gram_bytes <= GRAM_MAX_BYTES else config
 
 
 def reads_data_once(config: Config, n_channels: int, n_positions: int, context: dict) -> bool:
@@ -108,19 +173,28 @@ def reads_data_once(config: Config, n_channels: int, n_positions: int, context: 
     the spatial Gram is held."""
     R_C, _ = resolve_rank(config, n_channels, n_positions)
     fixed = R_C == n_channels and (config.model == "tucker" or config.appearances == "orthonormal")
-    return fixed and not use_streamed(config, n_channels, n_positions, context)
+    return fixed and route(config, n_channels, n_positions, context)[0] == HELD
 
 
 def first_pass(source: BatchSource, config: Config) -> dict:
-    """One pass: ``"sq_norm"``, ``"n_samples"``, the spatial Gram ``"K_S"`` (unless
-    streamed) and, where A is read from it, ``"head_scatter"`` over ``"head_samples"``
+    """One pass: ``"sq_norm"``, ``"n_samples"``, the spatial Gram ``"K_S"`` (held route)
+    or its product ``"KX"`` with the sketch's test matrix ``"sketch_test"`` (sketched
+    route), and, where A is read from it, ``"head_scatter"`` over ``"head_samples"``
     samples. The choices are made on the first batch: an iterable source reveals its shape
     only then."""
 
+    sketch = {}  # Ω, drawn on the first batch (its shape is known only then)
+
     def terms(Z):
         _, C, S = tl.shape(Z)
-        if use_streamed(config, C, S, source.context):
+        name = route(config, C, S, source.context)[0]
+        if name == STREAMED:
             return {"sq_norm": sq_norm(Z)}
+        if name == SKETCHED:
+            if not sketch:
+                sketch["test"] = test_matrix(S, resolve_rank(config, C, S)[1],
+                                             source.context)
+            return product_terms(sketch["test"])(Z)
         return spatial_gram_terms()(Z)
 
     def head_terms(Z):
@@ -128,8 +202,11 @@ def first_pass(source: BatchSource, config: Config) -> dict:
         return {"scatter": channel_scatter(Z)} if _needs_scatter(config, C, S) else {}
 
     # the config lets the ranks of a distributed fit check that they agree on it
-    return accumulate(source, terms, head=config.basis_samples, head_terms=head_terms,
-                      config=config)
+    stats = accumulate(source, terms, head=config.basis_samples, head_terms=head_terms,
+                       config=config)
+    if sketch:
+        stats["sketch_test"] = sketch["test"]
+    return stats
 
 
 def _needs_scatter(config: Config, n_channels: int, n_positions: int) -> bool:
@@ -151,18 +228,19 @@ def start(source: BatchSource, config: Config, stats: dict, initialise: bool = T
     C, S = source.n_channels, source.n_positions
     rank = resolve_rank(config, C, S)
     check_magnitude(source, B.scalar(stats["sq_norm"]), int(stats["n_samples"]))
-    streamed, why = route(config, C, S, source.context)
+    name, why = route(config, C, S, source.context)
     problem = Problem(
         config=config,
         source=source,
         rank=rank,
         sq_norm=B.scalar(stats["sq_norm"]),
         n_samples=int(stats["n_samples"]),
-        streamed=streamed,
+        route=name,
     )
     if config.solver not in STOCHASTIC:  # the stochastic solvers hold no statistics
-        problem.extra_info.update(
-            route="streamed products" if problem.streamed else "held Gram", route_reason=why)
+        problem.extra_info.update(route=name, route_reason=why)
+    if name == SKETCHED:  # the start's sketch: its passes also serve a user's P
+        stats["sketch_bank"] = power_passes(source, stats, START_PASSES)
     if initialise:
         # one stream: A's draws, then P's; with random_state=None every rank of a
         # distributed fit draws from rank 0's seed, so that the ranks fit the same factors
@@ -244,5 +322,8 @@ def _initial_parts(problem: Problem, stats: dict, rng):
     if isinstance(config.init, tuple) and config.init[1] is not None:
         return initialisation.check_user_factor("P", config.init[1], shape, True, ctx)
     method = config.init if isinstance(config.init, str) else "spa"
-    gram = StreamedOperator(problem.source) if problem.streamed else stats.get("K_S")
+    if problem.route == SKETCHED:
+        gram = bank_operator(stats["sketch_bank"], problem.sq_norm)
+    else:
+        gram = StreamedOperator(problem.source) if problem.streamed else stats.get("K_S")
     return initialisation.parts_from_gram(method, gram, shape, rng, ctx)

@@ -128,13 +128,12 @@ def product_terms(X, Q=None, AtA=None) -> Terms:
     """Per-batch terms ``"KX"`` = K_S(Q) X (and ``"K2X"`` = K_S2 X with ``AtA``) and
     ``"sq_norm"``, without forming the S×S statistics.
 
-    opt_einsum picks the contraction order: with S large the cheap order multiplies Z_i by
-    the thin X first.
+    Z_i is multiplied by the thin X first (with Q, opt_einsum picks the cheap order).
     """
 
     def terms(Z):
-        if Q is None:
-            out = {"KX": opt_einsum.contract("bcs,bct,tr->sr", Z, Z, X)}
+        if Q is None:  # Σ_i Z_iᵀ (Z_i X): two GEMMs over the whole batch
+            out = {"KX": tl.tensordot(Z, _times(Z, X), axes=([0, 1], [0, 1]))}
         else:
             out = {"KX": opt_einsum.contract("bcs,cq,dq,bdt,tr->sr", Z, Q, Q, Z, X)}
             if AtA is not None:

@@ -12,6 +12,9 @@ import torch.distributed as dist
 
 import tensorpanda as tp
 
+# (name, R_C, statistics) of the fits each rank makes; the test repeats them on one process
+FITS = (("full", None, "auto"), ("low", 6, "auto"), ("sketched", None, "sketched"))
+
 
 def main(rank: int, world_size: int, folder: str) -> None:
     tl.set_backend(os.environ.get("TENSORLY_BACKEND", "numpy"))
@@ -23,8 +26,9 @@ def main(rank: int, world_size: int, folder: str) -> None:
         "gloo", rank=rank, world_size=world_size, init_method=f"file://{folder}/rendezvous"
     )
     Z = np.load(os.path.join(folder, f"share{rank}.npy"))
-    for name, R_C in (("full", None), ("low", 6)):
-        fit = tp.tucker2(tl.tensor(Z), (R_C, 4), random_state=0, batch_size=16)
+    for name, R_C, statistics in FITS:
+        fit = tp.tucker2(tl.tensor(Z), (R_C, 4), random_state=0, batch_size=16,
+                         statistics=statistics)
         np.savez(
             os.path.join(folder, f"{name}{rank}.npz"),
             A=tl.to_numpy(fit.A),

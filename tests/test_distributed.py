@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorly as tl
+from distributed_worker import FITS
 
 import tensorpanda as tp
 from helpers import host, planted
@@ -38,8 +39,9 @@ def test_two_processes_equal_one_process_on_the_union(tmp_path):
     for worker in workers:
         output, _ = worker.communicate(timeout=300)
         assert worker.returncode == 0, output
-    for name, R_C in (("full", None), ("low", 6)):
-        single = tp.tucker2(tl.tensor(Z), (R_C, 4), random_state=0, batch_size=16)
+    for name, R_C, statistics in FITS:
+        single = tp.tucker2(tl.tensor(Z), (R_C, 4), random_state=0, batch_size=16,
+                            statistics=statistics)
         for rank in range(2):
             with np.load(tmp_path / f"{name}{rank}.npz") as got:
                 assert int(got["n_samples"]) == len(Z)
