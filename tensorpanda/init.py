@@ -116,6 +116,8 @@ def top_eigenvectors(K, n: int, rank: int, rng, context: dict, power_iterations:
     An operator costs a pass over the data per product, so it gets a randomized subspace
     iteration (Halko, Martinsson & Tropp, 2011): ``power_iterations + 2`` products.
     """
+    if hasattr(K, "top_eigenvectors"):  # a sketch that knows its own, exactly
+        return K.top_eigenvectors(rank)
     if not hasattr(K, "products"):
         if n <= FULL_EIGH_MAX:
             return B.top_eigh(K, rank)[1]

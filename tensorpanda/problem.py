@@ -23,7 +23,7 @@ from .data import BatchSource
 from .host import one_thread
 from .operators import StreamedOperator
 from .params import GRAM_MAX_BYTES, STOCHASTIC, Config, resolve_rank
-from .sketch import START_PASSES, bank_operator, power_passes, sketch_width, test_matrix
+from .sketch import NystromOperator, sketch_width, test_matrix
 from .statistics import (
     accumulate,
     channel_scatter,
@@ -37,11 +37,11 @@ from .statistics import (
 # 175-241 on planted 32×32 and 48×48 maps, where streaming also ran below the Gram's
 # flop rate.
 STREAMED_PASSES = 200
-# For the route's cost model: the passes a sketched fit takes after its start to converge
-# (tol = 1e-6; 2 on DCGAN's 16×16 and 32×32 layers and on planted 32×32 maps), and how
-# many times the Gram's flop rate is that of a pass of thin products (memory-bound: 52
-# against 168 GFlop/s on one core at C = 256, S = 32×32, m = 32).
-SKETCHED_PASSES = 3
+# For the route's cost model: the passes a sketched fit takes after its first to converge
+# (tol = 1e-6; 5 on DCGAN's 16×16 and 32×32 layers, 3 on planted 32×32 maps), and how
+# many times the Gram's flop rate is that of a pass of thin products (memory-bound: 339
+# against 112 GFlop/s on two cores at C = 256, S = 32×32, 32 columns).
+SKETCHED_PASSES = 5
 THIN_SLOWDOWN = 3
 
 # The three routes a Gram fit can take (``info["route"]``).
@@ -144,10 +144,10 @@ def route(config: Config, n_channels: int, n_positions: int, context: dict) -> t
 
 
 def sketched_columns(n_positions: int, n_parts: int) -> int:
-    """Columns a sketched fit applies K to, summed over its passes: the start's
-    1 + `START_PASSES` passes of r columns, then about `SKETCHED_PASSES` of R_S + r."""
+    """Columns a sketched fit applies K to, summed over its passes: the first pass's r,
+    then about `SKETCHED_PASSES` of R_S + r."""
     r = sketch_width(n_positions, n_parts)
-    return (1 + START_PASSES) * r + SKETCHED_PASSES * (n_parts + r)
+    return r + SKETCHED_PASSES * (n_parts + r)
 
 
 def can_sketch(config: Config, n_channels: int, n_positions: int) -> bool:
@@ -239,8 +239,6 @@ def start(source: BatchSource, config: Config, stats: dict, initialise: bool = T
     )
     if config.solver not in STOCHASTIC:  # the stochastic solvers hold no statistics
         problem.extra_info.update(route=name, route_reason=why)
-    if name == SKETCHED:  # the start's sketch: its passes also serve a user's P
-        stats["sketch_bank"] = power_passes(source, stats, START_PASSES)
     if initialise:
         # one stream: A's draws, then P's; with random_state=None every rank of a
         # distributed fit draws from rank 0's seed, so that the ranks fit the same factors
@@ -323,7 +321,7 @@ def _initial_parts(problem: Problem, stats: dict, rng):
         return initialisation.check_user_factor("P", config.init[1], shape, True, ctx)
     method = config.init if isinstance(config.init, str) else "spa"
     if problem.route == SKETCHED:
-        gram = bank_operator(stats["sketch_bank"], problem.sq_norm)
+        gram = NystromOperator(stats["sketch_test"], stats["KX"], problem.sq_norm)
     else:
         gram = StreamedOperator(problem.source) if problem.streamed else stats.get("K_S")
     return initialisation.parts_from_gram(method, gram, shape, rng, ctx)
