@@ -136,7 +136,7 @@ def test_solver_benchmark_smoke(tmp_path):
     assert all(0 < float(row[5]) < 1 for row in tensorly_rows)
     large = _table(text, "(d) Large maps")
     # data only, the floor, the peer, the default fit, the faithful paper (extrapolated)
-    assert len(large) == 5 and all(float(row[4]) > 0 for row in large)  # peak MiB
+    assert len(large) in (5, 6) and all(float(row[4]) > 0 for row in large)  # peak MiB
     backends = _table(text, "(e) One fit on each backend")
     assert backends[0][1].startswith("numpy") and backends[0][4] == "1.00"
     # the same fit on every backend: the same error, up to float32 rounding
