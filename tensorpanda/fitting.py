@@ -77,9 +77,13 @@ def tucker2(data, rank, **params) -> Factorization:
         adds λ tr(Pᵀ L P), L the Laplacian of the H×W grid, with λ = smoothness · Σ‖Z_i‖²/S
         (one value works across layers and scales). 0 (the default) turns it off; about 1
         removes checkerboard parts at little cost in error (``docs/solvers.md``).
-    statistics : {"auto", "gram", "streamed"}
-        Hold the S×S Gram, or stream ``K X`` products when S² is too large (auto: hold it
-        up to 2 GiB).
+    statistics : {"auto", "gram", "streamed", "sketched"}
+        How the data enters the fit (``info["route"]`` says which was taken, and
+        ``info["route_reason"]`` why): hold the S×S Gram (one pass), stream ``K X``
+        products (a pass per update), or, for PandA with R_C = C, a Nyström sketch of the
+        Gram refined by one pass per iteration (large maps, where forming the Gram costs
+        more than the fit; about six passes). ``"auto"`` picks the cheapest by a cost
+        model of C, S and R_S (``docs/solvers.md``).
     batch_size : int, optional
         Samples per batch when ``data`` is an array.
     basis_samples : int

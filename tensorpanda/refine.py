@@ -31,6 +31,7 @@ from .data import BatchSource, as_source
 from .models import make_model
 from .params import GRAM_MAX_BYTES
 from .result import Factorization
+from .smoothness import SmoothedOperator, penalty_weight
 from .updates import (
     RULES,
     direction_products,
@@ -56,17 +57,22 @@ def refine(
     max_iter: int = 200,
     tol: float = 1e-6,
     tie: float | str = "auto",
+    smoothness: float | str = "auto",
 ):
     """Sample-specific parts P_i for each sample of ``data``, shape (N, S, R_S).
 
     For ``model="panda"`` each P_i ≥ 0 minimises, with A fixed,
 
-        ‖Z_i − A Aᵀ Z_i P_i P_iᵀ‖²_F + μ_i ‖P_i − P‖²_F,   μ_i = tie · ‖Aᵀ Z_i‖²_F / S,
+        ‖Z_i − A Aᵀ Z_i P_i P_iᵀ‖²_F + μ_i ‖P_i − P‖²_F + λ_i tr(P_iᵀ L P_i),
+
+        μ_i = tie · ‖Aᵀ Z_i‖²_F / S,   λ_i = smoothness · ‖Z_i‖²_F / S,
 
     starting from the shared parts P = ``factors.P``: the penalty ties P_i to P, so that
     P_i moves where the sample asks for it and not into parts that only fit this sample's
     noise. The scale of μ_i (the mean eigenvalue of the sample's S×S Gram Z_iᵀ A Aᵀ Z_i) makes
-    ``tie`` independent of the data's scale and of the layer. For ``model="tucker"`` the
+    ``tie`` independent of the data's scale and of the layer. L is the Laplacian of the H×W
+    grid: the spatial smoothness prior of the main fit (``tucker2(..., smoothness=...)``),
+    scaled to one sample as the fit scales it to the data set. For ``model="tucker"`` the
     free-core objective ‖Z_i − A G_i P_iᵀ‖²_F (least-squares cores G_i) is minimised without
     a tie; ``max_iter`` is then the only brake. The samples are refined one at a time,
     independently.
@@ -95,6 +101,10 @@ def refine(
         error on held-out channels of DCGAN-faces features is within one standard error of
         the best; docs/refinement.md) and 0 for ``model="tucker"``, which supports only 0
         and ``math.inf``. ``tie=0`` takes the main fit's own P-step.
+    smoothness : float or "auto", default "auto"
+        Weight of the smoothness prior, in the units of
+        [`tucker2`][tensorpanda.tucker2]'s: a number ≥ 0 (``model="panda"`` only), or
+        ``"auto"``: the weight ``factors`` was fitted with (0 if none).
 
     Returns
     -------
@@ -107,8 +117,9 @@ def refine(
     ValueError
         If ``solver`` is not one of "mu", "hals", "pgd", if ``max_iter`` is not a positive
         integer, if ``tie`` is not "auto" or a number ≥ 0 (a finite positive tie with
-        ``model="tucker"`` included), or if the data's channels or positions do not match
-        ``factors``.
+        ``model="tucker"`` included), if ``smoothness`` is not "auto" or a number ≥ 0 (a
+        positive one with ``model="tucker"`` included), or if the data's channels or
+        positions do not match ``factors``.
     TypeError
         If ``data`` is not an array, a callable or an iterable of batches.
 
@@ -128,28 +139,30 @@ def refine(
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter <= 0:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     tie = _resolve_tie(tie, factors.model)
+    smoothness = _resolve_smoothness(smoothness, factors)
     model = make_model(factors.model, factors.appearances, solver)
+    prior = {"tie": tie, "smoothness": smoothness}
     backend, ctx = tl.get_backend(), B.context_of(factors.P)
     if backend == "numpy" or not B.in_host_memory(factors.P):
-        return _refine_all(model, factors, as_source(data), ctx, tie, max_iter, tol)
+        return _refine_all(model, factors, as_source(data), ctx, prior, max_iter, tol)
     # on a CPU the per-sample problems run on numpy, as fits do (tensorpanda.host): their
     # many small products would pay torch's or jax's dispatch cost
     host = replace(factors, A=tl.to_numpy(factors.A), P=tl.to_numpy(factors.P))
     with tl.backend_context("numpy"):
         source = as_source(data)
         source.producer_backend = backend  # a generator of batches runs as the user wrote it
-        refined = _refine_all(model, host, source, B.context_of(host.P), tie, max_iter, tol)
+        refined = _refine_all(model, host, source, B.context_of(host.P), prior, max_iter, tol)
     return B.to_backend(refined, ctx)
 
 
-def _refine_all(model, factors, source, ctx, tie, max_iter, tol):
-    """P_i for each sample of ``source``, stacked."""
+def _refine_all(model, factors, source, ctx, prior: dict, max_iter, tol):
+    """P_i for each sample of ``source``, stacked (``prior``: its tie and smoothness)."""
     refined = []
     for batch in source:
         factors._check_layout(batch.Z)
         for i in range(batch.size):
             Z_i = B.to_backend(batch.Z[i : i + 1], ctx)
-            refined.append(_refine_sample(model, factors, Z_i, tie, max_iter, tol))
+            refined.append(_refine_sample(model, factors, Z_i, prior, max_iter, tol))
     return tl.stack(refined)
 
 
@@ -170,15 +183,36 @@ def _resolve_tie(tie, model: str) -> float:
     return float(tie)
 
 
-def _refine_sample(model, factors: Factorization, Z_i, tie: float, max_iter: int, tol: float):
+def _resolve_smoothness(smoothness, factors: Factorization) -> float:
+    """``smoothness`` as a float ≥ 0 (``"auto"``: the fit's own), or a ValueError."""
+    if isinstance(smoothness, str) and smoothness == "auto":
+        info = factors.info
+        weight = info.get("smoothness_weight", 0.0)  # λ = s · Σ‖Z_i‖² / S
+        return weight * factors.n_positions / info["sq_norm"] if weight else 0.0
+    if (isinstance(smoothness, bool) or not isinstance(smoothness, Real)
+            or not 0 <= smoothness < math.inf):
+        raise ValueError(f"smoothness must be 'auto' or a finite number >= 0, got "
+                         f"{smoothness!r}")
+    if smoothness and factors.model != "panda":
+        raise ValueError(f"smoothness is defined for model='panda' only (it shifts the tied "
+                         f"core's statistic); a {factors.model!r} factorisation takes 0")
+    return float(smoothness)
+
+
+def _refine_sample(model, factors: Factorization, Z_i, prior: dict, max_iter: int, tol: float):
     """P_i for one sample Z_i of shape (1, C, S): the shared P itself for an infinite tie,
-    the model's own parts step for no tie, the tied updates otherwise."""
+    the model's own parts step for no tie, the tied updates otherwise; the smoothness
+    prior, if any, folded into the sample's statistic."""
+    tie = prior["tie"]
     if tie == math.inf:
         return factors.P
     S = tl.shape(Z_i)[2]
     streamed = S * S * tl.to_numpy(Z_i[:1, :1, :1]).itemsize > GRAM_MAX_BYTES
     op = model.parts_operator(BatchSource(Z_i), factors.A, streamed)
     const = B.scalar(tl.sum(Z_i * Z_i))
+    if prior["smoothness"]:
+        weight = penalty_weight(prior["smoothness"], const, S)
+        op = SmoothedOperator(op, weight, factors.spatial_shape)
     if tie == 0:
         return model.parts_step(op, factors.P, const, max_iter, tol * const).X
     Y = tl.dot(tl.transpose(factors.A), Z_i[0])  # Aᵀ Z_i: tr(K1) = ‖Aᵀ Z_i‖²

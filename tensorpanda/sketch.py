@@ -9,22 +9,23 @@ Forming K costs 2·C·S² flops per sample (0.5 GFlop at C = 256, S = 32×32; 17
 C = 512, S = 64×64), applying it to a thin W (S×m) by a pass over the data 4·C·S·m. This
 route never forms K. Each pass applies it to W = [P̂, Q]: P̂ the candidate parts, Q an
 orthonormal basis that a subspace iteration (Q ← orth(K Q), one step per pass) turns
-toward K's top eigenvectors. From K W the route builds the Nyström approximation
+toward K's top eigenvectors. From the products K W of the last `MEMORY` passes the route
+builds a Nyström approximation shifted to keep K's trace (`NystromOperator`),
 
-    K̃ = (K W) (Wᵀ K W)⁺ (K W)ᵀ,
+    K̂ = (K W) (Wᵀ K W)⁺ (K W)ᵀ + e (I − U Uᵀ),     U an orthonormal basis of W,
 
-which is positive semi-definite and exact on the span of W (K̃ x = K x there), and solves
-the S×S problem on it at no further pass: the update rule's own steps (up to
-``inner_max_iter``, default 200) give the next candidate P̂. An iteration (one pass):
+which is positive semi-definite and exact on the span of W (K̂ x = K x there), and solves
+the S×S problem on it at no further pass. An iteration (one pass):
 
 1. K [P̂, Q] by one pass;
 2. P ← the exact minimiser of f on the segment from the current P to P̂ (f along it is a
    quartic in the step, known exactly from K P and K P̂: the objective never increases,
    and the one recorded is exact, not the sketch's);
-3. P̂ ← the rule's updates from P on K̃ built from W = [P, Q] (exact at P);
+3. P̂ ← up to ``inner_max_iter`` (default 200) updates of the rule on K̂ from P, or from
+   ``init`` read afresh off K̂, whichever ends lower on K̂ (`_candidate`);
 4. Q ← orth(K Q).
 
-The first pass reads ‖Z‖² and K Ω for a fixed Gaussian Ω (S×r, r = R_S + 8), from whose
+The first pass reads ‖Z‖² and K Ω for a fixed Gaussian Ω (S×r, r = R_S + 16), from whose
 Nyström approximation the start P is read (``init``) and the first candidate solved. A fit
 therefore records its first (exact) objective after two passes of thin products.
 """

@@ -146,3 +146,54 @@ def test_refine_rejects_bad_arguments(fitted):
             tp.refine(fit, to_backend(Z[:1]), tie=bad)
     with pytest.raises(ValueError, match="max_iter must be a positive integer"):
         tp.refine(fit, to_backend(Z[:1]), max_iter=0)
+
+
+# -- the smoothness prior ----------------------------------------------------------------------
+def _roughness(P, shape=(6, 8)):
+    """tr(Pᵀ L P) on the grid, written out: squared differences between 4-neighbours."""
+    maps = P.T.reshape(-1, *shape)
+    return float(np.sum(np.diff(maps, axis=1) ** 2) + np.sum(np.diff(maps, axis=2) ** 2))
+
+
+def _smoothed_objective(fit, P_i, z, tie, smoothness):
+    """The tied objective plus λ_i tr(P_iᵀ L P_i), λ_i = smoothness · ‖z‖² / S."""
+    weight = smoothness * np.sum(z**2) / z.shape[1]
+    return _tied_objective(fit, P_i, z, tie) + weight * _roughness(P_i)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_smoothness_prior_lowers_its_objective_and_the_roughness(fitted, solver):
+    Z, _, fit = fitted
+    plain = host(tp.refine(fit, to_backend(Z[:4]), solver=solver, tie=0.0))
+    smooth = host(tp.refine(fit, to_backend(Z[:4]), solver=solver, tie=0.0, smoothness=3.0))
+    assert smooth.min() >= 0
+    for i in range(4):
+        z = Z[i].reshape(16, -1)
+        start = _smoothed_objective(fit, host(fit.P), z, 0.0, 3.0)
+        assert _smoothed_objective(fit, smooth[i], z, 0.0, 3.0) <= start * (1 + 1e-9)
+        assert _roughness(smooth[i]) < _roughness(plain[i])
+
+
+def test_smoothness_auto_is_the_fits_own(fitted):
+    Z, _, _ = fitted
+    fit = tp.tucker2(to_backend(Z), (None, 4), smoothness=0.5)
+    auto = host(tp.refine(fit, to_backend(Z[:2])))
+    given = host(tp.refine(fit, to_backend(Z[:2]), smoothness=0.5))
+    none = host(tp.refine(fit, to_backend(Z[:2]), smoothness=0.0))
+    np.testing.assert_allclose(auto, given, rtol=1e-6, atol=1e-9)
+    assert not np.allclose(auto, none)
+
+
+@pytest.mark.parametrize("value", [-1.0, math.nan, math.inf, "smooth", True])
+def test_bad_smoothness_is_refused(fitted, value):
+    Z, _, fit = fitted
+    with pytest.raises(ValueError, match="smoothness must be"):
+        tp.refine(fit, to_backend(Z[:1]), smoothness=value)
+
+
+def test_smoothness_is_refused_for_tucker(fitted):
+    Z, _, _ = fitted
+    fit = tp.tucker2(to_backend(Z), (None, 4), model="tucker")
+    with pytest.raises(ValueError, match="model='panda' only"):
+        tp.refine(fit, to_backend(Z[:1]), tie=0, smoothness=1.0)
+    assert tl.shape(tp.refine(fit, to_backend(Z[:1]), tie=0))[0] == 1  # "auto": 0
