@@ -105,8 +105,8 @@ def route(config: Config, n_channels: int, n_positions: int, context: dict) -> t
     costs 2·C·S² once (after which a fit with R_C = C never reads the data again);
     streaming costs 4·C·S·R_S per product, one product per update, and a fit takes about
     `STREAMED_PASSES` of them. Where A drops out of PandA's objective (R_C = C, orthonormal
-    A) the sketched route (`tensorpanda.sketch`) costs about `SKETCHED_PASSES` passes of
-    4·C·S·(2 R_S + 8), each at a third of the Gram's flop rate (`THIN_SLOWDOWN`). The
+    A) the sketched route (`tensorpanda.sketch`) costs 4·C·S per column of its passes
+    (`sketched_columns`), at a third of the Gram's flop rate (`THIN_SLOWDOWN`). The
     Gram is also never held when its S² entries exceed `GRAM_MAX_BYTES`.
     """
     S, C = n_positions, n_channels
