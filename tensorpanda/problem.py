@@ -38,7 +38,8 @@ from .statistics import (
 # flop rate.
 STREAMED_PASSES = 200
 # For the route's cost model: the passes a sketched fit takes after its first to converge
-# (tol = 1e-6; 5 on DCGAN's 16×16 and 32×32 layers, 3 on planted 32×32 maps), and how
+# (tol = 1e-6; 3.7 ± 1.2 on DCGAN's 16×16 and 32×32 layers, 3 on planted 32×32 maps:
+# benchmarks/routes_on_features.py; 5 errs toward the held Gram), and how
 # many times the Gram's flop rate is that of a pass of thin products (memory-bound: 339
 # against 112 GFlop/s on two cores at C = 256, S = 32×32, 32 columns).
 SKETCHED_PASSES = 5
