@@ -210,7 +210,7 @@ def large_rows(data, runs, setting, lr, batch):
     rows = [
         f"| {data} | data only: produce the batches (a sum each) | {cells('data')} "
         "| 1 pass | – | – |",
-        f"| {data} | floor: one exact evaluation (W = Z P, one GEMM per batch; ‖Z‖², ΣWᵀW) "
+        f"| {data} | floor: one exact evaluation (W = Z P by one GEMM per batch, and its Gram) "
         f"| {cells('floor')} | 1 pass | – | – |",
         f"| {data} | original optimiser at its best ({setting}) | {cells('peer')} | 1 epoch "
         f"| – | {rel(runs['peer'][0]['objective'])} |",

@@ -93,7 +93,7 @@ def main(argv=None) -> int:
           f"seeds 0..{args.seeds - 1}), R_C = C, R_S = 8, pgd, tol = 1e-6; "
           f"{platform.machine()}, numpy {np.__version__}, tensorpanda {tp.__version__}")
     print()
-    print("| layer (C×H×W) | statistics | passes | iterations | objective / Σ‖Z_i‖² "
+    print("| layer (C×H×W) | statistics | passes | iterations | objective / sum of squares "
           "| pass that reached the held Gram's final objective (fits that did) "
           "| seconds (median) |")
     print("|---|---|---|---|---|---|---|")
