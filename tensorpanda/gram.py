@@ -36,13 +36,16 @@ def fit_gram(source: BatchSource, config: Config, stats: dict | None = None) -> 
         stats = first_pass(source, config)
     problem = start(source, config, stats)
     problem.started, problem.passes_before = started, passes_before
-    gram = StreamedOperator(source) if problem.streamed else MatrixOperator(stats.get("K_S"))
     if problem.route == SKETCHED:
         result = fit_sketched(problem, stats)
-    elif problem.appearances_fixed:
-        result = fit_fixed_appearances(problem, gram)
+    elif problem.streamed:
+        gram = StreamedOperator(source)
+        result = (fit_fixed_appearances(problem, gram) if problem.appearances_fixed
+                  else fit_alternating(problem))
     else:
-        result = fit_alternating(problem, None if problem.streamed else gram)
+        gram = MatrixOperator(stats["K_S"])
+        result = (fit_fixed_appearances(problem, gram) if problem.appearances_fixed
+                  else fit_alternating(problem, gram))
     if config.smoothness:
         _report_prior(result, problem)
     return result
@@ -106,19 +109,22 @@ def _with_prior(op, problem: Problem):
     """The parts' operator with the smoothness prior folded in (itself when there is none)."""
     if not problem.config.smoothness:
         return op
-    source = problem.source
-    weight = penalty_weight(problem.config.smoothness, problem.sq_norm, source.n_positions)
-    return SmoothedOperator(op, weight, source.spatial_shape)
+    return SmoothedOperator(op, _prior_weight(problem), problem.source.spatial_shape)
 
 
 def _report_prior(result: Factorization, problem: Problem) -> None:
     """``info``: the prior's share of the objective (``penalty`` = λ tr(Pᵀ L P)), the fit's
     error without it (``data_objective``) and λ itself (``smoothness_weight``)."""
-    source = problem.source
-    weight = penalty_weight(problem.config.smoothness, problem.sq_norm, source.n_positions)
-    penalty = weight * roughness(result.P, source.spatial_shape)
+    weight = _prior_weight(problem)
+    penalty = weight * roughness(result.P, problem.source.spatial_shape)
     result.info.update(penalty=penalty, data_objective=result.info["objective"] - penalty,
                        smoothness_weight=weight)
+
+
+def _prior_weight(problem: Problem) -> float:
+    """λ of the smoothness prior for this fit's data (`penalty_weight`)."""
+    return penalty_weight(problem.config.smoothness, problem.sq_norm,
+                          problem.source.n_positions)
 
 
 def _model(config: Config):

@@ -34,8 +34,8 @@ from .result import Factorization
 
 logger = logging.getLogger(__name__)
 
-# info["statistics"]: what the route kept of the data (the stochastic solvers keep none and
-# report "gram", as they always have)
+# info["statistics"]: what the route kept of the data (every fit's problem has a route;
+# the stochastic solvers keep no statistics and report the one the cost model chose)
 STATISTICS_OF_ROUTE = {HELD: "gram", STREAMED: "streamed", SKETCHED: "sketched"}
 
 
@@ -220,7 +220,7 @@ def finish(problem: Problem, is_converged: bool, stopped: bool) -> Factorization
         "converged": is_converged,
         "stopped_by_callback": stopped,
         "solver": config.solver,
-        "statistics": STATISTICS_OF_ROUTE.get(problem.route, "gram"),
+        "statistics": STATISTICS_OF_ROUTE[problem.route],
         "n_samples": problem.n_samples,
         "sq_norm": problem.sq_norm,
         "n_passes": problem.n_passes,

@@ -94,11 +94,6 @@ class Problem:
         return self.source.passes - self.passes_before
 
 
-def use_streamed(config: Config, n_channels: int, n_positions: int, context: dict) -> bool:
-    """Whether to stream ``K X`` products rather than hold the S×S Gram (see `route`)."""
-    return route(config, n_channels, n_positions, context)[0] == STREAMED
-
-
 def route(config: Config, n_channels: int, n_positions: int, context: dict) -> tuple:
     """(route, why): `HELD`, `STREAMED` or `SKETCHED`, and the reason.
 
@@ -129,8 +124,7 @@ def route(config: Config, n_channels: int, n_positions: int, context: dict) -> t
             f"a sketch of the Gram (about {sketched_columns(S, R_S)} thin columns over its "
             f"passes, 4·C·S per column at a third of the Gram's flop rate: {sketched:.2g} "
             f"flops per sample) is cheaper than forming it (2·C·S² = {held:.2g})")
-    itemsize = np.dtype(B.dtype_name(context)).itemsize
-    gram_bytes = S**2 * itemsize
+    gram_bytes = _gram_bytes(S, context)
     if gram_bytes > GRAM_MAX_BYTES:
         return STREAMED, (f"the S×S Gram would take {gram_bytes / 2**30:.1f} GiB, over "
                           f"{GRAM_MAX_BYTES / 2**30:g} GiB")
@@ -165,8 +159,12 @@ def held_if_it_fits(config: Config, n_channels: int, n_positions: int, context: 
     if config.statistics != "auto":
         return config
     held = replace(config, statistics="gram")
-    gram_bytes = n_positions**2 * np.dtype(B.dtype_name(context)).itemsize
-    return held if gram_bytes <= GRAM_MAX_BYTES else config
+    return held if _gram_bytes(n_positions, context) <= GRAM_MAX_BYTES else config
+
+
+def _gram_bytes(n_positions: int, context: dict) -> int:
+    """Bytes of the S×S Gram in the data's dtype."""
+    return n_positions**2 * np.dtype(B.dtype_name(context)).itemsize
 
 
 def reads_data_once(config: Config, n_channels: int, n_positions: int, context: dict) -> bool:

@@ -83,7 +83,7 @@ class NystromOperator:
     shared = True
 
     def __init__(self, W, KW, trace: float | None = None):
-        dtype = tl.to_numpy(KW[:1, :1]).dtype
+        dtype = np.dtype(B.dtype_name(B.context_of(KW)))
         M = tl.to_numpy(tl.dot(tl.transpose(W), KW)).astype(np.float64)
         values, vectors = np.linalg.eigh((M + M.T) / 2)
         keep = values > RTOL_EPS * np.finfo(dtype).eps * max(values.max(), 0.0)
@@ -112,8 +112,8 @@ class NystromOperator:
         if U.shape[1] < rank:
             extra = np.random.RandomState(OMEGA_SEED).standard_normal((F.shape[0], rank))
             U = np.linalg.qr(np.concatenate([U, extra], axis=1))[0][:, :rank]
-        return B.fix_signs(B.tensor(U.astype(tl.to_numpy(self.F[:1, :1]).dtype),
-                                    B.context_of(self.F)))
+        context = B.context_of(self.F)
+        return B.fix_signs(B.tensor(U.astype(np.dtype(B.dtype_name(context))), context))
 
 
 def bank_operator(bank: list, sq_norm: float, P=None, KP=None) -> NystromOperator:
@@ -164,13 +164,14 @@ def _candidate(model, problem, bank: list, KP, smooth):
     32×32 layer: relative objective 0.3104 against 0.3012). The exact segment search
     keeps the objective monotone whichever candidate wins."""
     sketch = bank_operator(bank, problem.sq_norm, problem.P, KP)
-    best = _solve(model, smooth(sketch), problem, problem.P)
+    op = smooth(sketch)
+    best = _solve(model, op, problem, problem.P)
     method = problem.config.init
     if isinstance(method, str) and method != "random":
         rng = np.random.RandomState(OMEGA_SEED)  # unused by the sketch's exact eigenvectors
         shape = tl.shape(problem.P)
         fresh = parts_from_gram(method, sketch, shape, rng, B.context_of(problem.P))
-        other = _solve(model, smooth(sketch), problem, fresh)
+        other = _solve(model, op, problem, fresh)
         best = other if other.objective < best.objective else best
     return best.X
 
